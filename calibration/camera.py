@@ -57,7 +57,7 @@ class PinholeCamera:
         if np.linalg.norm(forward) < 1e-9:
             raise ValueError("look_at: eye and target coincide")
         z = forward / np.linalg.norm(forward)
-        x = np.cross(z, -np.asarray(up, dtype=np.float64))  # image right
+        x = np.cross(z, np.asarray(up, dtype=np.float64))  # image right = forward x up
         if np.linalg.norm(x) < 1e-9:
             raise ValueError("look_at: viewing direction is parallel to 'up'")
         x /= np.linalg.norm(x)
