@@ -13,7 +13,10 @@ Inputs: a ``Kinematics`` coordinate vector (33 BIGE coordinates, degrees / metre
   output, while its world landmarks carry a learned depth that is noisiest exactly along the knee's
   medial-lateral travel. Sign: valgus (knee inside the hip-ankle line) positive, varus negative.
   "Inside" is the side of the hip-ankle line on which the other hip lies, so the sign is right for a
-  subject facing the camera or facing away, whichever way the image is mirrored.
+  subject facing the camera or facing away, whichever way the image is mirrored. A projected angle
+  from an oblique camera mixes in knee flexion, so the display hides FPPA when the pelvis is turned
+  more than a set yaw from the camera (``view_yaw_deg``, from MediaPipe's camera-aligned world
+  landmarks).
 - Trunk lean is taken from the kinematics, not from the world landmarks: the model coordinates live
   in the ground frame (gravity-aligned by the floor calibration), whereas MediaPipe's world frame is
   tied to the camera and tilts with it. The torso's long axis (model torso y axis) is rotated by the
@@ -166,27 +169,58 @@ def frontal_knee_alignment_deg(image_xyz: np.ndarray, side: Side,
     return magnitude if knee_side * medial_side > 0 else -magnitude
 
 
+def view_yaw_deg(world_xyz: np.ndarray) -> float:
+    """How far the pelvis is turned from facing the camera: 0 frontal (or from behind), 90 side-on.
+
+    Uses MediaPipe's world landmarks, whose axes follow the camera (x right, y down, z depth): the
+    angle of the hip-to-hip line out of the image plane, atan2(|dz|, |dx|).
+
+    Args:
+        world_xyz: (33, 3) MediaPipe world landmarks (``Pose.world_xyz``), metres.
+
+    Returns:
+        Degrees in [0, 90]; NaN if a hip is NaN or the hips coincide.
+
+    Raises:
+        ValueError: wrong shape.
+    """
+    lm = np.asarray(world_xyz, dtype=np.float64)
+    if lm.shape != (N_LANDMARKS, 3):
+        raise ValueError(f"world_xyz: expected shape ({N_LANDMARKS}, 3), got {lm.shape}")
+    d = lm[LEFT_HIP] - lm[RIGHT_HIP]
+    if not np.linalg.norm(d[[0, 2]]) > 1e-9:
+        return float("nan")
+    return math.degrees(math.atan2(abs(d[2]), abs(d[0])))
+
+
 def live_angles_deg(coordinates_deg: np.ndarray | None, image_xyz: np.ndarray | None,
-                    image_size_px: tuple[int, int]) -> dict[str, float]:
+                    image_size_px: tuple[int, int], world_xyz: np.ndarray | None = None,
+                    max_view_yaw_deg: float = 30.0) -> dict[str, float]:
     """All displayed angles of one frame, keyed 'hip_l', 'hip_r', 'knee_l', 'knee_r', 'ankle_l',
     'ankle_r', 'fppa_l', 'fppa_r', 'trunk'; NaN where the input is None or unusable.
+
+    FPPA is only meaningful on a roughly frontal view: when ``world_xyz`` is given and the pelvis
+    is turned more than ``max_view_yaw_deg`` from the camera (``view_yaw_deg``), both FPPAs are NaN.
 
     Args:
         coordinates_deg: (33,) BIGE coordinates, or None when no valid kinematics.
         image_xyz: (33, 3) normalised image landmarks, or None when no person is detected.
         image_size_px: (width, height) the landmarks were normalised by.
+        world_xyz: (33, 3) MediaPipe world landmarks for the view check, or None to skip it.
+        max_view_yaw_deg: largest view yaw at which FPPA is still shown.
 
     Returns:
         Angle name -> degrees.
     """
     nan = float("nan")
     out: dict[str, float] = {}
+    frontal = image_xyz is not None and (
+        world_xyz is None or view_yaw_deg(world_xyz) <= max_view_yaw_deg)  # NaN yaw -> not frontal
     for s in ("l", "r"):
         have_q = coordinates_deg is not None
         out[f"hip_{s}"] = hip_flexion_deg(coordinates_deg, s) if have_q else nan
         out[f"knee_{s}"] = knee_flexion_deg(coordinates_deg, s) if have_q else nan
         out[f"ankle_{s}"] = ankle_flexion_deg(coordinates_deg, s) if have_q else nan
-        out[f"fppa_{s}"] = (frontal_knee_alignment_deg(image_xyz, s, image_size_px)
-                            if image_xyz is not None else nan)
+        out[f"fppa_{s}"] = frontal_knee_alignment_deg(image_xyz, s, image_size_px) if frontal else nan
     out["trunk"] = trunk_lean_deg(coordinates_deg) if coordinates_deg is not None else nan
     return out

@@ -5,7 +5,7 @@ import pytest
 
 from edge.display_angles import (LEFT_ANKLE, LEFT_HIP, LEFT_KNEE, RIGHT_ANKLE, RIGHT_HIP, RIGHT_KNEE,
                                  ankle_flexion_deg, frontal_knee_alignment_deg, hip_flexion_deg,
-                                 knee_flexion_deg, live_angles_deg, trunk_lean_deg)
+                                 knee_flexion_deg, live_angles_deg, trunk_lean_deg, view_yaw_deg)
 from edge.messages import BIGE_COORDINATES, N_LANDMARKS
 
 
@@ -104,3 +104,15 @@ def test_live_angles_nan_when_inputs_missing():
     lm = legs_px((280, 240), (280, 340), (280, 440), (360, 240), (360, 340), (360, 440))
     a = live_angles_deg(coords(knee_angle_l=90.0), lm, (640, 480))
     assert a["knee_l"] == 90.0 and a["fppa_r"] == pytest.approx(0.0, abs=1e-9) and a["trunk"] == 0.0
+
+
+def test_view_yaw_and_fppa_hidden_on_oblique_views():
+    world = np.zeros((N_LANDMARKS, 3))
+    world[LEFT_HIP], world[RIGHT_HIP] = (0.1, 0.0, 0.0), (-0.1, 0.0, 0.0)
+    assert view_yaw_deg(world) == pytest.approx(0.0)
+    world[LEFT_HIP], world[RIGHT_HIP] = (0.1, 0.0, 0.1), (-0.1, 0.0, -0.1)
+    assert view_yaw_deg(world) == pytest.approx(45.0)
+    lm = legs_px((280, 240), (300, 340), (280, 440), (360, 240), (360, 340), (360, 440))
+    assert live_angles_deg(None, lm, (640, 480), world, max_view_yaw_deg=50.0)["fppa_r"] > 0.0
+    assert math.isnan(live_angles_deg(None, lm, (640, 480), world, max_view_yaw_deg=30.0)["fppa_r"])
+    assert math.isnan(view_yaw_deg(np.full((N_LANDMARKS, 3), np.nan)))
