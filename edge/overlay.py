@@ -292,6 +292,35 @@ class GhostModel:
             raise ValueError("GhostModel: joint indices must be non-negative")
 
 
+def ghost_model_from_tree(joint_centres: Callable[[np.ndarray], np.ndarray], parents: Sequence[int],
+                          body_names: Sequence[str],
+                          hip_bodies: tuple[str, str] = ("femur_r", "femur_l")) -> GhostModel:
+    """A ghost stick figure from a skeletal model's body tree: one bone from each body's joint
+    centre to its parent's (pelvis to hips, hip to knee, ..., torso to shoulders).
+
+    Args:
+        joint_centres: (T, 33) BIGE coordinates -> (T, n_bodies, 3) joint centres in the world.
+        parents: parent body index of every body (-1 for ground), bodies in the FK output's order.
+        body_names: name of every body, same order.
+        hip_bodies: the bodies whose joint centres are the hips (anchored on the user's hips).
+
+    Returns:
+        The ghost model.
+
+    Raises:
+        ValueError: lengths disagree, a parent index is out of range, or a hip body is missing.
+    """
+    if len(parents) != len(body_names):
+        raise ValueError(f"parents ({len(parents)}) and body_names ({len(body_names)}) differ in length")
+    if any(not -1 <= p < len(parents) for p in parents):
+        raise ValueError(f"parent index out of range in {list(parents)}")
+    missing = [b for b in hip_bodies if b not in body_names]
+    if missing:
+        raise ValueError(f"hip bodies {missing} not among the model's bodies {list(body_names)}")
+    connections = tuple((p, i) for i, p in enumerate(parents) if p >= 0)
+    return GhostModel(joint_centres, connections, tuple(list(body_names).index(b) for b in hip_bodies))
+
+
 def ghost_points_px(camera: PinholeCamera, joint_centres_world_m: np.ndarray,
                     anchor_px: np.ndarray | Sequence[float] | None = None,
                     anchor_index: int | Sequence[int] = 0) -> np.ndarray:

@@ -9,7 +9,8 @@ from calibration.camera import PinholeCamera
 from edge.messages import (BIGE_COORDINATES, N_LANDMARKS, Cue, CueSeverity, FrameInfo, Heartbeat,
                            ImageEncoding, Kinematics, Pose, ProcessState, TargetMotion)
 from edge.overlay import (POSE_CONNECTIONS, CycleEvent, GhostModel, Overlay, OverlayConfig, OutputMode,
-                          Panel, SquatCycleConfig, SquatCycleDetector, draw_ghost, ghost_points_px)
+                          Panel, SquatCycleConfig, SquatCycleDetector, draw_ghost, ghost_model_from_tree,
+                          ghost_points_px)
 
 W, H = 640, 480
 BG = 90  # grey level of the synthetic camera image
@@ -346,6 +347,17 @@ def simple_ghost_model() -> GhostModel:
     return GhostModel(joint_centres, ((0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (5, 6)), (1, 4))
 
 
+def test_ghost_model_from_body_tree():
+    names = ("pelvis", "femur_r", "tibia_r", "femur_l", "tibia_l", "torso")
+    g = ghost_model_from_tree(lambda q: np.zeros((len(q), 6, 3)), (-1, 0, 1, 0, 3, 0), names)
+    assert set(g.connections) == {(0, 1), (1, 2), (0, 3), (3, 4), (0, 5)}
+    assert g.hip_indices == (1, 3)
+    with pytest.raises(ValueError, match="femur_l"):
+        ghost_model_from_tree(lambda q: q, (-1, 0), ("pelvis", "femur_r"))
+    with pytest.raises(ValueError, match="parent index"):
+        ghost_model_from_tree(lambda q: q, (-1, 5), ("femur_r", "femur_l"))
+
+
 def test_overlay_draws_anchored_ghost_from_target():
     clock = FakeClock()
     cam = front_camera()
@@ -415,3 +427,21 @@ def test_output_errors(tmp_path, monkeypatch):
     with Overlay(headless()) as ov:
         with pytest.raises(ValueError, match="uint8"):
             ov.emit(np.zeros((H, W), np.uint8))
+
+
+def test_ghost_plays_the_target_in_time_and_loops():
+    clock = FakeClock()
+    ov = Overlay(only(Panel.GHOST), camera=front_camera(), ghost=simple_ghost_model(), clock_ns=clock)
+    q = np.zeros((2, len(BIGE_COORDINATES)))
+    q[:, BIGE_COORDINATES.index("pelvis_ty")] = 1.0
+    q[1, BIGE_COORDINATES.index("hip_flexion_r")] = 90.0  # legs point at the camera: short in the image
+    t0 = clock.t_ns
+    ov.update(TargetMotion(0, t0, 10.0, "test", q))
+
+    def ghost_height_px(t_ns: int) -> int:
+        ov.update(frame_msg(t_ns))
+        ys = np.nonzero(np.abs(ov.render().astype(int) - BG).max(axis=2) > 10)[0]
+        return int(ys.max() - ys.min())
+
+    tall, short, looped = ghost_height_px(t0), ghost_height_px(t0 + 100_000_000), ghost_height_px(t0 + 200_000_000)
+    assert tall > 100 and short < tall / 2 and looped == tall
