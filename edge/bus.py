@@ -121,6 +121,8 @@ def _check_endpoint(endpoint: object) -> str:
 class Publisher:
     """Binds a PUB socket and publishes messages without ever blocking the caller.
 
+    Use it from one thread (ZeroMQ sockets are not thread-safe).
+
     Usage::
 
         with Publisher(config.endpoint(topics.POSE), config) as pub:
@@ -207,6 +209,8 @@ class SubscriberStats:
 
 class Subscriber:
     """Connects a SUB socket to one or more publishers and receives chosen topics.
+
+    Use it from one thread (ZeroMQ sockets are not thread-safe).
 
     Usage::
 
