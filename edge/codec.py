@@ -23,7 +23,8 @@ apply the same validation, so a producer learns of a bad message when it publish
   FrameInfo width/height >= 1;
 - floats are finite, >= 0, except ``Kinematics.marker_rms_m`` which may be NaN; TargetMotion fps > 0;
 - arrays never hold +-inf. NaN is allowed only where the schema says a value is absent: in every Pose
-  array when ``detected`` is False, and in ``Kinematics.coordinates`` when ``valid`` is False (before
+  array when ``detected`` is False, in ``Pose.presence`` always (the legacy MediaPipe API does not
+  report it), and in ``Kinematics.coordinates`` when ``valid`` is False (before
   the first valid frame). TargetMotion has T >= 1 rows, all finite;
 - strings must be valid Unicode (UTF-8 encodable); FrameInfo.image is empty for NONE, exactly
   width*height*3 bytes for BGR8, and starts with the JPEG SOI marker for JPEG.
@@ -117,6 +118,7 @@ class _Array:
     dtype: np.dtype  # little-endian wire dtype
     shape: tuple[int, ...]  # -1: variable length >= 1, read from the header
     nan_unless: str | None  # NaN allowed when this bool field is False; None: never
+    nan_always: bool = False  # NaN allowed at any time (a value the backend may not report)
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,7 @@ _SCHEMAS: tuple[_Schema, ...] = (
             arrays=(_Array("image_xyz", _F4, (N_LANDMARKS, 3), "detected"),
                     _Array("world_xyz", _F4, (N_LANDMARKS, 3), "detected"),
                     _Array("visibility", _F4, (N_LANDMARKS,), "detected"),
-                    _Array("presence", _F4, (N_LANDMARKS,), "detected"))),
+                    _Array("presence", _F4, (N_LANDMARKS,), "detected", nan_always=True))),
     _Schema(Kinematics, 3,
             _ints("seq", "t_capture_ns", "frame_index", "solve_ns")
             + (_Scalar("valid", _Kind.BOOL), _Scalar("marker_rms_m", _Kind.FLOAT, nan_ok=True)),
@@ -295,7 +297,7 @@ def _check_shape(spec: _Array, shape: Sequence[int], where: str) -> None:
 
 
 def _check_values(spec: _Array, arr: np.ndarray, kw: dict[str, Any], where: str) -> None:
-    if spec.nan_unless is None or kw[spec.nan_unless]:
+    if not spec.nan_always and (spec.nan_unless is None or kw[spec.nan_unless]):
         if not np.isfinite(arr).all():
             when = "" if spec.nan_unless is None else f" when {spec.nan_unless}=True"
             raise CodecError(Reason.ARRAY, f"{where}: NaN or inf not allowed{when}")

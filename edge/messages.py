@@ -94,7 +94,8 @@ class Pose:
 
     image_xyz: (33, 3) float32, x and y normalised to [0, 1] by image width/height, z MediaPipe's
         relative depth. world_xyz: (33, 3) float32 metres, MediaPipe's hip-centred world frame.
-    visibility, presence: (33,) float32 in [0, 1]. detected=False means no person: arrays are NaN.
+    visibility, presence: (33,) float32 in [0, 1]; presence is NaN where the backend does not report it
+    (the legacy MediaPipe API). detected=False means no person: arrays are NaN.
     """
 
     seq: int

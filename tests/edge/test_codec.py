@@ -383,3 +383,17 @@ def test_dropped_or_duplicated_frames_raise_codec_error(msg, data):
         frames.insert(i, frames[i])
     with pytest.raises(CodecError):
         decode(frames)
+
+
+def test_pose_presence_may_be_nan_when_detected_because_the_legacy_backend_does_not_report_it():
+    nan_presence = np.full(N_LANDMARKS, np.nan, dtype=np.float32)
+    pose = Pose(seq=0, t_capture_ns=1, frame_index=0, detected=True,
+                image_xyz=np.zeros((N_LANDMARKS, 3), np.float32), world_xyz=np.zeros((N_LANDMARKS, 3), np.float32),
+                visibility=np.ones(N_LANDMARKS, np.float32), presence=nan_presence)
+    back = decode(encode(pose))
+    assert back.detected and np.isnan(back.presence).all()
+    bad = Pose(seq=0, t_capture_ns=1, frame_index=0, detected=True,
+               image_xyz=np.full((N_LANDMARKS, 3), np.nan, np.float32), world_xyz=np.zeros((N_LANDMARKS, 3), np.float32),
+               visibility=np.ones(N_LANDMARKS, np.float32), presence=nan_presence)
+    with pytest.raises(CodecError, match="image_xyz"):
+        encode(bad)
