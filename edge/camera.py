@@ -221,7 +221,7 @@ class CameraProcess:
                          image=encode_frame(frame.image_bgr, self.config.forward, self.config.jpeg_quality),
                          image_encoding=self.config.forward)
         publish(info)
-        publish(result.to_message(self._next_seq("pose"), frame.t_capture_ns, frame.frame_index))
+        publish(result.to_message(self._next_seq("pose"), frame.t_capture_ns, frame.frame_index, (width, height)))
 
     def _next_seq(self, stream: str) -> int:
         seq = self._seq[stream]

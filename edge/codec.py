@@ -169,7 +169,8 @@ _SCHEMAS: tuple[_Schema, ...] = (
                _Scalar("source", _Kind.STR), _Scalar("image_encoding", _Kind.ENUM, enum_cls=ImageEncoding)),
             blobs=("image",), check=_check_frame_image),
     _Schema(Pose, 2,
-            _ints("seq", "t_capture_ns", "frame_index", "inference_ns") + (_Scalar("detected", _Kind.BOOL),),
+            _ints("seq", "t_capture_ns", "frame_index", "inference_ns", "image_width_px", "image_height_px")
+            + (_Scalar("detected", _Kind.BOOL),),
             arrays=(_Array("image_xyz", _F4, (N_LANDMARKS, 3), "detected"),
                     _Array("world_xyz", _F4, (N_LANDMARKS, 3), "detected"),
                     _Array("visibility", _F4, (N_LANDMARKS,), "detected"),

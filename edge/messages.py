@@ -107,6 +107,8 @@ class Pose:
     visibility: np.ndarray
     presence: np.ndarray
     inference_ns: int = 0  # time spent in the pose model for this frame
+    image_width_px: int = 0  # size of the image the landmarks were normalised by (0: unknown)
+    image_height_px: int = 0
 
     def __post_init__(self) -> None:
         _check_array("image_xyz", self.image_xyz, (N_LANDMARKS, 3), np.float32)

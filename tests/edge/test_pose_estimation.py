@@ -95,8 +95,9 @@ def test_mannequin_landmarks_at_drawn_joints(config: PoseConfig) -> None:
     assert 0.5 < result.world_xyz[[27, 28], 1].mean() - hips_y < 1.2
     assert result.world_xyz[[11, 12], 1].mean() < hips_y
     assert np.abs(result.world_xyz[[23, 24]].mean(axis=0)).max() < 0.05
-    message = result.to_message(seq=3, t_capture_ns=1_000_000_000, frame_index=7)
+    message = result.to_message(seq=3, t_capture_ns=1_000_000_000, frame_index=7, image_size_px=(640, 480))
     assert isinstance(message, Pose) and message.detected and message.frame_index == 7
+    assert (message.image_width_px, message.image_height_px) == (640, 480)
 
 
 def test_empty_frame_is_no_person(config: PoseConfig) -> None:
@@ -104,7 +105,7 @@ def test_empty_frame_is_no_person(config: PoseConfig) -> None:
         result = estimator.estimate(np.full((480, 640, 3), BACKGROUND, np.uint8), 1_000_000)
     assert not result.detected and result.num_people == 0
     assert np.all(np.isnan(result.image_xyz)) and np.all(np.isnan(result.visibility))
-    assert result.to_message(0, 1_000_000, 0).detected is False
+    assert result.to_message(0, 1_000_000, 0, (640, 480)).detected is False
 
 
 def test_equal_capture_times_are_accepted(config: PoseConfig) -> None:
