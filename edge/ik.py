@@ -1,0 +1,226 @@
+"""Per-frame marker inverse kinematics on the exported skeletal model (numpy only: runs on a Jetson).
+
+Inputs: target marker positions (M, 3) in the ground frame (metres), per-marker weights, a warm start.
+Output: model coordinates (radians/metres) minimising
+
+    sum_i w_i |m_i(q) - x_i|^2  +  sum_k s_k (q_k - q_prior_k)^2
+
+where m_i(q) is forward kinematics of marker i and the second term holds coordinates the markers
+observe poorly (lumbar split, forearm rotation, wrists, neck) near a prior, and every coordinate near
+the previous frame's solution (temporal weight), within the model's coordinate ranges.
+
+Algorithm: Levenberg-Marquardt with a forward-difference Jacobian, evaluated as one batched forward
+kinematics call over the warm start plus one perturbation per free coordinate; steps are projected
+onto the coordinate ranges. Hand-written rather than scipy.optimize.least_squares because the hot path
+is one batched FK per iteration, and a warm-started frame converges in a few iterations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibration.camera import PinholeCamera
+from edge.skeleton.fk import marker_positions
+from edge.skeleton.model import MotionType, SkeletonModel
+
+FD_STEP = 1e-6  # rad or m
+
+
+@dataclass(frozen=True)
+class IKConfig:
+    """Solver settings. Weights are relative to marker error in m^2 (coordinate errors in rad^2 or m^2)."""
+
+    max_iterations: int = 10
+    step_tolerance: float = 1e-5  # stop when the largest coordinate step is below this (rad or m)
+    initial_damping: float = 1e-3
+    temporal_weight: float = 1e-4  # pull toward the previous frame's solution, per coordinate
+    foot_flat_weight: float = 1.0  # pull heel and big-toe markers to the same height as in the default pose
+    fixed_coordinates: tuple[str, ...] = ("mtp_angle_r", "mtp_angle_l", "wrist_flex_r", "wrist_dev_r",
+                                          "wrist_flex_l", "wrist_dev_l")
+    prior_weights: tuple[tuple[str, float], ...] = (
+        ("L5_S1_Flex_Ext", 0.1), ("L5_S1_Lat_Bending", 0.1), ("L5_S1_axial_rotation", 0.1),
+        ("neck_flexion", 1e-3), ("neck_bending", 1e-3), ("neck_rotation", 1e-3),
+        ("subtalar_angle_r", 1e-3), ("subtalar_angle_l", 1e-3),
+        ("pro_sup_r", 1e-4), ("pro_sup_l", 1e-4), ("arm_rot_r", 1e-4), ("arm_rot_l", 1e-4),
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_iterations < 1:
+            raise ValueError(f"max_iterations must be >= 1, got {self.max_iterations}")
+        for name, value in (("step_tolerance", self.step_tolerance), ("initial_damping", self.initial_damping),
+                            ("temporal_weight", self.temporal_weight), ("foot_flat_weight", self.foot_flat_weight)):
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        for name, w in self.prior_weights:
+            if not w >= 0:
+                raise ValueError(f"prior weight of {name} must be >= 0, got {w}")
+
+
+@dataclass(frozen=True)
+class IKResult:
+    q: np.ndarray  # (n_coordinates,) radians / metres, model order
+    marker_rms_m: float  # weighted RMS marker residual
+    iterations: int
+
+
+class MarkerIK:
+    """Inverse kinematics for one model and a fixed list of markers."""
+
+    def __init__(self, model: SkeletonModel, marker_names: list[str], config: IKConfig = IKConfig()) -> None:
+        names = model.coordinate_names
+        missing = [m for m in marker_names if m not in {mk.name for mk in model.markers}]
+        if missing:
+            raise ValueError(f"markers not on model {model.name}: {missing}")
+        unknown = [c for c in config.fixed_coordinates if c not in names] + \
+                  [c for c, _ in config.prior_weights if c not in names]
+        if unknown:
+            raise ValueError(f"IK settings name coordinates not in model {model.name}: {unknown}")
+        self.model = model
+        self.config = config
+        marker_index = {mk.name: i for i, mk in enumerate(model.markers)}
+        self._markers = np.array([marker_index[m] for m in marker_names])
+        fixed = set(config.fixed_coordinates)
+        self._free = np.array([i for i, c in enumerate(model.coordinates) if not c.locked and c.name not in fixed])
+        self._lower = np.array([c.range_min for c in model.coordinates])
+        self._upper = np.array([c.range_max for c in model.coordinates])
+        self.default_q = np.array([c.default_value for c in model.coordinates])
+        prior = dict(config.prior_weights)
+        self._prior_weight = np.array([prior.get(c.name, 0.0) for c in model.coordinates])
+        translation = np.array([c.motion_type is MotionType.TRANSLATIONAL for c in model.coordinates])
+        # the free joint's translation is where the subject stands relative to the camera: unbounded
+        self._lower[translation] = -np.inf
+        self._upper[translation] = np.inf
+        if "LHip" not in marker_names or "RHip" not in marker_names:
+            raise ValueError("IK needs the LHip and RHip markers (world observations are hip-centred)")
+        self._lhip, self._rhip = marker_names.index("LHip"), marker_names.index("RHip")
+        feet = [("LHeel", "LBigToe"), ("RHeel", "RBigToe")]
+        self._feet = np.array([[marker_names.index(h), marker_names.index(t)] for h, t in feet
+                               if h in marker_names and t in marker_names], dtype=int).reshape(-1, 2)
+        m0 = self.markers(self.default_q)
+        self._foot_flat_dy = m0[self._feet[:, 1], 1] - m0[self._feet[:, 0], 1]
+
+    def markers(self, q: np.ndarray) -> np.ndarray:
+        """Positions (..., M, 3) of the IK markers for coordinates q (..., n)."""
+        return marker_positions(self.model, q)[..., self._markers, :]
+
+    def solve(self, q_start: np.ndarray, *, world_m: np.ndarray | None = None, world_weights: np.ndarray | None = None,
+              image_xy: np.ndarray | None = None, image_weights: np.ndarray | None = None,
+              camera: PinholeCamera | None = None, q_prior: np.ndarray | None = None) -> IKResult:
+        """Fit the model to one frame of observations.
+
+        Two kinds of observation, either or both:
+        - world_m (M, 3): marker positions relative to the mid-hip point (MediaPipe world landmarks
+          rotated into the ground frame); compared with the model's markers relative to its mid-hip.
+        - image_xy (M, 2): pixel positions, compared with the model's markers projected by ``camera``
+          (whose world frame is the ground frame); errors are scaled by the subject's depth / focal
+          length, so both kinds are in metres.
+        Rows with NaN are ignored; weights are non-negative (e.g. MediaPipe visibility).
+
+        Args:
+            q_start: (n,) warm start (previous solution); also the temporal prior.
+            q_prior: (n,) values the prior-weighted coordinates are pulled toward (default: model defaults).
+
+        Returns:
+            The solution, its weighted marker RMS (metres) and the iterations used.
+        """
+        cfg = self.config
+        if world_m is None and image_xy is None:
+            raise ValueError("IK: give world_m, image_xy or both")
+        if image_xy is not None and camera is None:
+            raise ValueError("IK: image_xy needs a camera")
+        n_markers = self._markers.size
+        terms = []
+        if world_m is not None:
+            x3, w3 = _observation(world_m, world_weights, n_markers, 3, "world_m")
+            x3 = x3 - 0.5 * (x3[self._lhip] + x3[self._rhip])
+            terms.append(("world", x3, np.sqrt(w3)[:, None]))
+        q_prev = np.clip(np.asarray(q_start, dtype=np.float64), self._lower, self._upper)
+        if image_xy is not None:
+            x2, w2 = _observation(image_xy, image_weights, n_markers, 2, "image_xy")
+            depth_m = float(camera.to_camera(self.markers(q_prev)[[self._lhip, self._rhip]].mean(axis=0))[2])
+            if not depth_m > 0.1:
+                raise ValueError(f"IK: the warm start puts the subject behind or at the camera (depth {depth_m:.2f} m)")
+            # normalised image coordinates; residuals in metres at the subject's depth
+            xn = np.stack([(x2[:, 0] - camera.cx) / camera.fx, (x2[:, 1] - camera.cy) / camera.fy], axis=1)
+            terms.append(("image", xn, np.sqrt(w2)[:, None] * depth_m))
+        if sum(float((t[2] ** 2).sum()) for t in terms) <= 0:
+            raise ValueError("IK: no marker has a positive weight")
+        q_prior = self.default_q if q_prior is None else q_prior
+        s_temporal = np.sqrt(cfg.temporal_weight)
+        s_flat = np.sqrt(cfg.foot_flat_weight)
+        free = self._free
+        s_prior = np.sqrt(self._prior_weight[free])
+        n_free = free.size
+        eye = np.eye(n_free)
+        lower, upper = self._lower[free], self._upper[free]
+
+        def observation_residuals(m: np.ndarray) -> np.ndarray:
+            """(..., M, 3) markers -> (..., K) weighted residuals of all observation terms."""
+            parts = [self._term_residual(kind, m, target, scale, camera) for kind, target, scale in terms]
+            if s_flat > 0 and self._feet.size:
+                dy = m[..., self._feet[:, 1], 1] - m[..., self._feet[:, 0], 1] - self._foot_flat_dy
+                parts.append(s_flat * dy)
+            return np.concatenate(parts, axis=-1)
+
+        def residual(obs: np.ndarray, q: np.ndarray) -> np.ndarray:
+            return np.concatenate([obs, s_temporal * (q[free] - q_prev[free]), s_prior * (q[free] - q_prior[free])])
+
+        q = q_prev.copy()
+        batch = np.repeat(q[None], n_free + 1, axis=0)
+        damping = cfg.initial_damping
+        iterations = 0
+        for iterations in range(1, cfg.max_iterations + 1):
+            batch[:] = q
+            batch[np.arange(1, n_free + 1), free] += FD_STEP
+            obs = observation_residuals(self.markers(batch))  # (n_free + 1, K)
+            r = residual(obs[0], q)
+            J = np.vstack([(obs[1:] - obs[0]).T / FD_STEP, s_temporal * eye, np.diag(s_prior)])
+            JtJ = J.T @ J
+            g = J.T @ r
+            cost = r @ r
+            while True:
+                step = -np.linalg.solve(JtJ + damping * (np.diag(np.diag(JtJ)) + eye), g)
+                q_new = q.copy()
+                q_new[free] = np.clip(q[free] + step, lower, upper)
+                r_new = residual(observation_residuals(self.markers(q_new)), q_new)
+                if r_new @ r_new < cost or damping > 1e6:
+                    break
+                damping *= 10.0
+            if r_new @ r_new >= cost:
+                break
+            largest_step = np.abs(q_new - q).max()
+            q = q_new
+            damping = max(damping / 10.0, 1e-9)
+            if largest_step < cfg.step_tolerance:
+                break
+        markers = self.markers(q)
+        sq_err, total_w = 0.0, 0.0
+        for kind, target, scale in terms:
+            sq_err += float((self._term_residual(kind, markers, target, scale, camera) ** 2).sum())
+            total_w += float((scale ** 2).sum())
+        rms = float(np.sqrt(sq_err / total_w))
+        return IKResult(q=q, marker_rms_m=rms, iterations=iterations)
+
+    def _term_residual(self, kind: str, m: np.ndarray, target: np.ndarray, scale: np.ndarray,
+                       camera: PinholeCamera | None) -> np.ndarray:
+        """Weighted residuals (..., M * dim) of one observation kind for markers m (..., M, 3)."""
+        if kind == "world":
+            mid_hip = 0.5 * (m[..., self._lhip:self._lhip + 1, :] + m[..., self._rhip:self._rhip + 1, :])
+            return (((m - mid_hip) - target) * scale).reshape(*m.shape[:-2], -1)
+        pc = m @ camera.R_cw.T + camera.t_cw
+        z = np.maximum(pc[..., 2:3], 1e-3)
+        return ((pc[..., :2] / z - target) * scale).reshape(*m.shape[:-2], -1)
+
+
+def _observation(values: np.ndarray, weights: np.ndarray | None, n: int, dim: int, name: str
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(values, dtype=np.float64)
+    if x.shape != (n, dim):
+        raise ValueError(f"IK: {name} must have shape ({n}, {dim}), got {x.shape}")
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"IK: weights of {name} must have shape ({n},), got {w.shape}")
+    w = np.where(np.isfinite(x).all(axis=1), np.clip(w, 0.0, None), 0.0)
+    return np.nan_to_num(x), w

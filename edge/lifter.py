@@ -1,0 +1,317 @@
+"""Lifter: MediaPipe pose -> the 33 BIGE coordinates of the skeletal model, per frame, causally.
+
+Inputs: ``edge.messages.Pose`` (33 image landmarks normalised by the frame size, 33 metric world
+landmarks centred between the hips, visibilities). Output: ``edge.messages.Kinematics`` (BIGE order,
+degrees; pelvis translations in metres: tx/tz relative to where tracking started, ty above the floor).
+
+Algorithm:
+1. Calibration: the first ``calibration_frames`` frames with a person are buffered. From them: the
+   gravity direction (``calibration.floor``; standing frames are recognised by straight knees; with
+   none, a level camera is assumed and gravity is re-estimated once when the subject stands), the
+   subject scaling (``calibration.subject``, per the scaling setting), the camera intrinsics (a
+   pinhole with the configured field of view, at the camera centre = ground origin) and the floor
+   height (lowest foot marker). Then the buffered frames are solved and emitted in order: a one-time
+   start-up delay of the calibration window.
+2. Tracking: per frame, marker IK (``edge.ik``) on the exported model, warm-started from the previous
+   frame, fitting both the world landmarks (hip-centred, rotated into the ground frame) and the image
+   landmarks (reprojected through the camera), weighted by visibility, with a feet-flat prior.
+   A gap of more than ``reinit_gap_s`` without a person re-initialises the fit.
+3. Causal smoothing: a One-Euro filter on the coordinates (adaptive low-pass: strong at rest, light in
+   fast motion). It looks at no future frame; at rest its lag is ~1 / (2 pi min_cutoff_hz).
+
+Latency added per frame: the IK solve (a few ms) plus the filter's phase lag; nothing waits for a
+future frame. Numpy only (runs on a Jetson without opensim).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from calibration.camera import PinholeCamera
+from calibration.floor import FloorAlignment, estimate_floor_alignment
+from calibration.subject import ScalingConfig, estimate_scaling
+from edge import landmarks as lm
+from edge.ik import IKConfig, MarkerIK
+from edge.messages import BIGE_COORDINATES, N_COORDINATES, Kinematics, Pose
+from edge.skeleton.bige_map import to_bige
+from edge.skeleton.model import SkeletonModel, load_default
+
+log = logging.getLogger(__name__)
+
+LANDMARKS = np.array(list(lm.LANDMARK_TO_MARKER))
+MARKER_NAMES = [lm.LANDMARK_TO_MARKER[i] for i in LANDMARKS]
+_FOOT_MARKERS = [MARKER_NAMES.index(n) for n in ("LHeel", "RHeel", "LBigToe", "RBigToe")]
+_PELVIS_T = ("pelvis_tx", "pelvis_ty", "pelvis_tz")
+
+
+class ScalingMode(enum.Enum):
+    """How the generic model is scaled to the subject."""
+
+    NONE = "none"  # generic model
+    UNIFORM = "uniform"  # one factor from the leg segments
+    SEGMENTS = "segments"  # one factor per segment (thigh, shank, trunk, ...)
+
+
+@dataclass(frozen=True)
+class OneEuroConfig:
+    """One-Euro filter (Casiez et al. 2012) on the output coordinates; min_cutoff_hz=0 turns it off."""
+
+    min_cutoff_hz: float = 3.0
+    beta: float = 0.05  # cutoff increase per unit speed (deg/s or m/s)
+    derivative_cutoff_hz: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.min_cutoff_hz < 0 or self.beta < 0 or self.derivative_cutoff_hz <= 0:
+            raise ValueError(f"One-Euro settings must be non-negative (derivative cutoff positive), got {self}")
+
+
+@dataclass(frozen=True)
+class LifterConfig:
+    """Settings of the lifter. Weights are relative (marker errors in metres)."""
+
+    calibration_frames: int = 30
+    long_side_fov_deg: float = 65.0  # camera field of view along the image's long side
+    scaling: ScalingMode = ScalingMode.NONE
+    world_weight: float = 0.3
+    image_weight: float = 1.0
+    standing_knee_deg: float = 15.0  # a frame is 'standing' when both 3-D knee bends are below this
+    min_standing_frames: int = 15
+    reinit_gap_s: float = 0.5
+    ik: IKConfig = field(default_factory=IKConfig)
+    scaling_settings: ScalingConfig = field(default_factory=ScalingConfig)
+    smoothing: OneEuroConfig = field(default_factory=OneEuroConfig)
+
+    def __post_init__(self) -> None:
+        if self.calibration_frames < 5:
+            raise ValueError(f"calibration_frames must be >= 5, got {self.calibration_frames}")
+        if not 10.0 < self.long_side_fov_deg < 170.0:
+            raise ValueError(f"long_side_fov_deg must be in (10, 170), got {self.long_side_fov_deg}")
+        if self.world_weight < 0 or self.image_weight < 0 or self.world_weight + self.image_weight <= 0:
+            raise ValueError(f"world_weight and image_weight must be >= 0 and not both 0, got "
+                             f"{self.world_weight}, {self.image_weight}")
+        if self.min_standing_frames < 5 or self.reinit_gap_s <= 0:
+            raise ValueError("min_standing_frames must be >= 5 and reinit_gap_s > 0")
+
+
+class OneEuroFilter:
+    """Vector One-Euro filter over irregularly timed samples (NaN-free input)."""
+
+    def __init__(self, config: OneEuroConfig) -> None:
+        self.config = config
+        self._x: np.ndarray | None = None
+        self._dx: np.ndarray | None = None
+        self._t_ns: int | None = None
+
+    def reset(self) -> None:
+        self._x = self._dx = self._t_ns = None
+
+    def __call__(self, x: np.ndarray, t_ns: int) -> np.ndarray:
+        cfg = self.config
+        if cfg.min_cutoff_hz == 0:
+            return x
+        if self._x is None or self._t_ns is None or t_ns <= self._t_ns:
+            self._x, self._dx, self._t_ns = x.copy(), np.zeros_like(x), t_ns
+            return x
+        dt = (t_ns - self._t_ns) / 1e9
+        dx = (x - self._x) / dt
+        self._dx = self._dx + _alpha(cfg.derivative_cutoff_hz, dt) * (dx - self._dx)
+        cutoff = cfg.min_cutoff_hz + cfg.beta * np.abs(self._dx)
+        self._x = self._x + _alpha(cutoff, dt) * (x - self._x)
+        self._t_ns = t_ns
+        return self._x.copy()
+
+
+def _alpha(cutoff_hz: np.ndarray | float, dt_s: float) -> np.ndarray | float:
+    tau = 1.0 / (2 * np.pi * cutoff_hz)
+    return 1.0 / (1.0 + tau / dt_s)
+
+
+def knee_bend_deg(world_xyz: np.ndarray) -> np.ndarray:
+    """3-D knee bend (0 = straight) of (left, right) from world landmarks (..., 33, 3)."""
+    out = []
+    for hip, knee, ankle in ((lm.LEFT_HIP, lm.LEFT_KNEE, lm.LEFT_ANKLE), (lm.RIGHT_HIP, lm.RIGHT_KNEE, lm.RIGHT_ANKLE)):
+        u = world_xyz[..., hip, :] - world_xyz[..., knee, :]
+        v = world_xyz[..., ankle, :] - world_xyz[..., knee, :]
+        cos = (u * v).sum(-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
+        out.append(180.0 - np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+    return np.stack(out, axis=-1)
+
+
+class Lifter:
+    """Stateful per-frame lifter; feed every Pose in capture order to ``process``."""
+
+    def __init__(self, config: LifterConfig = LifterConfig(), model: SkeletonModel | None = None) -> None:
+        self.config = config
+        self.generic_model = model if model is not None else load_default()
+        missing = [n for n in MARKER_NAMES if n not in {m.name for m in self.generic_model.markers}]
+        if missing:
+            raise ValueError(f"model {self.generic_model.name} lacks the BlazePose markers {missing}")
+        self.model: SkeletonModel | None = None
+        self.alignment: FloorAlignment | None = None
+        self.camera: PinholeCamera | None = None
+        self.scaling_summary: dict[str, float] = {}
+        self._ik: MarkerIK | None = None
+        self._pending: list[Pose] = []
+        self._standing: list[np.ndarray] = []
+        self._gravity_from_standing = False
+        self._q: np.ndarray | None = None
+        self._last_detected_ns: int | None = None
+        self._origin_xz: np.ndarray | None = None
+        self._floor_y_m: float | None = None
+        self._last_output = np.full(N_COORDINATES, np.nan)
+        self._filter = OneEuroFilter(config.smoothing)
+        self._seq = 0
+
+    # ---- lifecycle (the lifter holds no OS resources; open/close reset its state)
+    def open(self) -> "Lifter":
+        return self
+
+    def close(self) -> None:
+        self._pending.clear()
+
+    def __enter__(self) -> "Lifter":
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def calibrated(self) -> bool:
+        return self._ik is not None
+
+    def process(self, pose: Pose) -> list[Kinematics]:
+        """Consume one Pose; return the Kinematics now ready (none while calibrating, then the backlog)."""
+        if not self.calibrated:
+            self._pending.append(pose)
+            if sum(p.detected for p in self._pending) < self.config.calibration_frames:
+                return []
+            self._calibrate(self._pending)
+            backlog, self._pending = self._pending, []
+            return [self._track(p) for p in backlog]
+        return [self._track(pose)]
+
+    # ---- calibration
+    def _calibrate(self, poses: list[Pose]) -> None:
+        cfg = self.config
+        detected = [p for p in poses if p.detected]
+        size = {(p.image_width_px, p.image_height_px) for p in detected}
+        if len(size) != 1 or min(next(iter(size))) <= 0:
+            raise ValueError(f"lifter: poses must carry one positive image size, got {sorted(size)}")
+        width, height = next(iter(size))
+        world = np.stack([p.world_xyz for p in detected]).astype(np.float64)
+        vis = np.stack([p.visibility for p in detected]).astype(np.float64)
+        self._update_gravity(world, vis)
+        model = self.generic_model
+        if cfg.scaling is not ScalingMode.NONE:
+            scaling = estimate_scaling(model, world, vis, cfg.scaling_settings)
+            self.scaling_summary = scaling.summary()
+            if cfg.scaling is ScalingMode.UNIFORM:
+                legs = [scaling.segment_length_m[k] / scaling.model_length_m[k] for k in ("thigh", "shank")]
+                factor = float(np.clip(np.mean(legs), cfg.scaling_settings.min_scale, cfg.scaling_settings.max_scale))
+                model = model.scaled({b: np.full(3, factor) for b in model.body_names})
+            else:
+                model = model.scaled(scaling.body_scales)
+        self.model = model
+        self._ik = MarkerIK(model, MARKER_NAMES, cfg.ik)
+        fov = cfg.long_side_fov_deg
+        if width < height:  # portrait: the long side is vertical
+            fov = float(np.degrees(2 * np.arctan(np.tan(np.radians(fov) / 2) * width / height)))
+        self._intrinsics = PinholeCamera.from_fov(width, height, fov)
+        self._set_camera()
+        log.info("lifter calibrated on %d frames: %dx%d, camera pitch %.1f deg (%s), scaling %s",
+                 len(detected), width, height, self.alignment.camera_pitch_deg,
+                 "standing frames" if self._gravity_from_standing else "level camera assumed",
+                 self.scaling_summary or "none")
+
+    def _update_gravity(self, world: np.ndarray, vis: np.ndarray) -> None:
+        standing = (knee_bend_deg(world) < self.config.standing_knee_deg).all(axis=-1)
+        self._standing.extend(world[standing])
+        if len(self._standing) >= self.config.min_standing_frames:
+            self.alignment = estimate_floor_alignment(np.stack(self._standing))
+            self._gravity_from_standing = True
+        elif self.alignment is None:
+            self.alignment = FloorAlignment.level_camera()
+
+    def _set_camera(self) -> None:
+        c = self._intrinsics
+        self.camera = PinholeCamera(c.width, c.height, c.fx, c.fy, c.cx, c.cy,
+                                    self.alignment.R_ground_from_mp.T, np.zeros(3))
+
+    # ---- tracking
+    def _track(self, pose: Pose) -> Kinematics:
+        t0 = time.monotonic_ns()
+        if not pose.detected:
+            return self._emit(pose, valid=False, coords=self._last_output, rms=float("nan"), t0=t0)
+        if not self._gravity_from_standing:
+            world = pose.world_xyz[None].astype(np.float64)
+            if (knee_bend_deg(world) < self.config.standing_knee_deg).all():
+                self._update_gravity(world, pose.visibility[None])
+                if self._gravity_from_standing:
+                    log.info("lifter: gravity re-estimated from standing frames, camera pitch %.1f deg",
+                             self.alignment.camera_pitch_deg)
+                    self._set_camera()
+                    self._q = None
+        gap = (self._last_detected_ns is not None
+               and pose.t_capture_ns - self._last_detected_ns > self.config.reinit_gap_s * 1e9)
+        if gap:
+            self._q = None
+        self._last_detected_ns = pose.t_capture_ns
+        world_m = self.alignment.apply(pose.world_xyz[LANDMARKS].astype(np.float64))
+        weights = pose.visibility[LANDMARKS].astype(np.float64)
+        image_px = pose.image_xyz[LANDMARKS, :2].astype(np.float64) * [self.camera.width, self.camera.height]
+        if self._q is None:
+            self._q = self._initial_pose(world_m, weights, image_px)
+            self._filter.reset()
+        cfg = self.config
+        result = self._ik.solve(
+            self._q,
+            world_m=world_m if cfg.world_weight > 0 else None, world_weights=weights * cfg.world_weight,
+            image_xy=image_px if cfg.image_weight > 0 else None, image_weights=weights * cfg.image_weight,
+            camera=self.camera)
+        self._q = result.q
+        coords = self._to_output(result.q)
+        coords = self._filter(coords, pose.t_capture_ns)
+        self._last_output = coords
+        return self._emit(pose, valid=True, coords=coords, rms=result.marker_rms_m, t0=t0)
+
+    def _initial_pose(self, world_m: np.ndarray, weights: np.ndarray, image_px: np.ndarray) -> np.ndarray:
+        """A first fit with no warm start: posture from the world landmarks, then placement in front of
+        the camera from the image (depth from the body's size in pixels)."""
+        ik, cam = self._ik, self.camera
+        q = ik.solve(ik.default_q, world_m=world_m, world_weights=weights).q
+        markers = ik.markers(q)
+        top = [MARKER_NAMES.index("LShoulder"), MARKER_NAMES.index("RShoulder")]
+        bottom = [MARKER_NAMES.index("LAnkle"), MARKER_NAMES.index("RAnkle")]
+        hips = [MARKER_NAMES.index("LHip"), MARKER_NAMES.index("RHip")]
+        length_m = np.linalg.norm(markers[top].mean(0) - markers[bottom].mean(0))
+        length_px = np.linalg.norm(image_px[top].mean(0) - image_px[bottom].mean(0))
+        depth_m = cam.fx * length_m / max(length_px, 1.0)
+        hip_px = image_px[hips].mean(0)
+        ray = np.array([(hip_px[0] - cam.cx) / cam.fx, (hip_px[1] - cam.cy) / cam.fy, 1.0]) * depth_m
+        target = cam.R_cw.T @ ray
+        translation = [self.model.coordinate_index(c) for c in _PELVIS_T]
+        q[translation] += target - markers[hips].mean(0)
+        if self._floor_y_m is None:
+            self._floor_y_m = float(ik.markers(q)[_FOOT_MARKERS, 1].min())
+            self._origin_xz = q[[translation[0], translation[2]]].copy()
+        return q
+
+    def _to_output(self, q: np.ndarray) -> np.ndarray:
+        coords = to_bige(self.model, q)
+        tx, ty, tz = (BIGE_COORDINATES.index(c) for c in _PELVIS_T)
+        coords[tx] -= self._origin_xz[0]
+        coords[tz] -= self._origin_xz[1]
+        coords[ty] -= self._floor_y_m
+        return coords
+
+    def _emit(self, pose: Pose, valid: bool, coords: np.ndarray, rms: float, t0: int) -> Kinematics:
+        kin = Kinematics(seq=self._seq, t_capture_ns=pose.t_capture_ns, frame_index=pose.frame_index, valid=valid,
+                         coordinates=np.asarray(coords, dtype=np.float64).copy(), marker_rms_m=rms,
+                         solve_ns=time.monotonic_ns() - t0)
+        self._seq += 1
+        return kin

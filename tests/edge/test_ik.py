@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from calibration.camera import PinholeCamera
+from edge.ik import IKConfig, MarkerIK
+from edge.lifter import MARKER_NAMES
+from edge.skeleton.model import load_default
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_default()
+
+
+def test_world_only_ik_recovers_a_random_pose_from_a_nearby_start(model):
+    rng = np.random.default_rng(3)
+    ik = MarkerIK(model, MARKER_NAMES, IKConfig(temporal_weight=0.0, foot_flat_weight=0.0, prior_weights=()))
+    truth = ik.default_q.copy()
+    for name, deg in (("hip_flexion_r", 40), ("knee_angle_r", 60), ("hip_flexion_l", 20), ("knee_angle_l", 30),
+                      ("arm_flex_r", 30), ("elbow_flex_l", 45)):
+        truth[model.coordinate_index(name)] = np.radians(deg)
+    m = ik.markers(truth)
+    mid_hip = 0.5 * (m[MARKER_NAMES.index("LHip")] + m[MARKER_NAMES.index("RHip")])
+    start = truth + np.radians(rng.normal(0, 3, truth.size))
+    result = ik.solve(start, world_m=m - mid_hip, world_weights=np.ones(len(MARKER_NAMES)))
+    assert result.marker_rms_m < 2e-3
+    for name in ("hip_flexion_r", "knee_angle_r", "hip_flexion_l", "knee_angle_l"):
+        i = model.coordinate_index(name)
+        assert np.degrees(abs(result.q[i] - truth[i])) < 1.0, name
+
+
+def test_image_only_ik_finds_depth_and_ignores_nan_markers(model):
+    ik = MarkerIK(model, MARKER_NAMES, IKConfig(foot_flat_weight=0.0))
+    cam = PinholeCamera.look_at(np.array([3.0, 1.0, 0.0]), np.array([0.0, 1.0, 0.0]), 640, 480, 60.0)
+    truth = ik.default_q.copy()
+    px = cam.project(ik.markers(truth))
+    px[0] = np.nan  # a missing landmark is ignored, not fitted
+    start = truth.copy()
+    start[model.coordinate_index("pelvis_tx")] += 0.3  # wrong depth
+    result = ik.solve(start, image_xy=px, image_weights=np.ones(len(MARKER_NAMES)), camera=cam)
+    assert abs(result.q[model.coordinate_index("pelvis_tx")] - truth[model.coordinate_index("pelvis_tx")]) < 0.05
+
+
+def test_ik_input_errors_are_clear(model):
+    ik = MarkerIK(model, MARKER_NAMES)
+    n = len(MARKER_NAMES)
+    with pytest.raises(ValueError, match="give world_m, image_xy or both"):
+        ik.solve(ik.default_q)
+    with pytest.raises(ValueError, match=r"world_m must have shape \(25, 3\)"):
+        ik.solve(ik.default_q, world_m=np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="no marker has a positive weight"):
+        ik.solve(ik.default_q, world_m=np.zeros((n, 3)), world_weights=np.zeros(n))
+    with pytest.raises(ValueError, match="needs a camera"):
+        ik.solve(ik.default_q, image_xy=np.zeros((n, 2)))
+    with pytest.raises(ValueError, match="markers not on model"):
+        MarkerIK(model, ["LHip", "RHip", "Tailbone"])
+    with pytest.raises(ValueError, match="not in model"):
+        MarkerIK(model, MARKER_NAMES, IKConfig(fixed_coordinates=("tail_wag",)))

@@ -1,0 +1,132 @@
+"""Lifter on synthetic truth: landmarks made by forward kinematics of the model itself."""
+
+import numpy as np
+import pytest
+
+from calibration.camera import PinholeCamera
+from calibration.floor import FloorAlignment
+from edge.lifter import LANDMARKS, MARKER_NAMES, Lifter, LifterConfig, OneEuroConfig, OneEuroFilter, knee_bend_deg
+from edge.messages import BIGE_COORDINATES, Pose
+from edge.skeleton.bige_map import to_bige
+from edge.skeleton.fk import marker_positions
+from edge.skeleton.model import load_default
+
+FPS = 30.0
+W, H = 640, 480
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_default()
+
+
+def squat_truth(model, n_stand=40, n_squat=90):
+    """Model coordinates: standing, then one squat with flat feet (ankle = knee - hip - pelvis tilt).
+
+    The lumbar joint stays neutral: the lifter's lumbar prior (the trunk markers cannot split a trunk
+    lean between pelvis and lumbar spine) is then exact, so the test measures the solver itself."""
+    q0 = model.default_q()
+    q0[model.coordinate_index("pelvis_tx")] = -3.0  # 3 m in front of the camera, facing it
+    phase = np.concatenate([np.zeros(n_stand), 0.5 - 0.5 * np.cos(np.linspace(0, 2 * np.pi, n_squat))])
+    q = np.repeat(q0[None], phase.size, axis=0)
+    for side in "rl":
+        q[:, model.coordinate_index(f"hip_flexion_{side}")] = np.radians(80) * phase
+        q[:, model.coordinate_index(f"knee_angle_{side}")] = np.radians(100) * phase
+        q[:, model.coordinate_index(f"ankle_angle_{side}")] = np.radians(100 - 80 + 10) * phase
+    q[:, model.coordinate_index("pelvis_tilt")] = np.radians(-10) * phase
+    q[:, model.coordinate_index("pelvis_ty")] -= 0.35 * phase
+    return q
+
+
+def poses_from_truth(model, q, hfov_deg):
+    align = FloorAlignment.level_camera()
+    base = PinholeCamera.from_fov(W, H, hfov_deg)
+    cam = PinholeCamera(W, H, base.fx, base.fy, base.cx, base.cy, align.R_ground_from_mp.T, np.zeros(3))
+    markers = marker_positions(model, q)
+    names = [m.name for m in model.markers]
+    idx = [names.index(n) for n in MARKER_NAMES]
+    poses = []
+    for f, m in enumerate(markers[:, idx]):
+        world = np.full((33, 3), 0.0, np.float32)
+        image = np.full((33, 3), 0.0, np.float32)
+        mid_hip = 0.5 * (m[MARKER_NAMES.index("LHip")] + m[MARKER_NAMES.index("RHip")])
+        world[LANDMARKS] = (m - mid_hip) @ align.R_ground_from_mp  # ground -> MediaPipe axes
+        image[LANDMARKS, :2] = cam.project(m) / [W, H]
+        vis = np.zeros(33, np.float32)
+        vis[LANDMARKS] = 1.0
+        poses.append(Pose(f, int(1e9 + f * 1e9 / FPS), f, True, image, world, vis,
+                          np.full(33, np.nan, np.float32), 0, W, H))
+    return poses
+
+
+def test_lifter_recovers_synthetic_squat(model):
+    q = squat_truth(model)
+    config = LifterConfig(long_side_fov_deg=60.0, smoothing=OneEuroConfig(min_cutoff_hz=0.0))
+    lifter = Lifter(config, model)
+    out = []
+    for pose in poses_from_truth(model, q, 60.0):
+        out += lifter.process(pose)
+    assert len(out) == q.shape[0] and all(k.valid for k in out)
+    assert [k.seq for k in out] == list(range(len(out)))
+    est = np.array([k.coordinates for k in out])
+    truth = to_bige(model, q)
+    # gravity comes from the standing posture (shoulders over ankles), which is ~2 deg off vertical in
+    # the model's default pose: that tilts the floor, so the feet-flat prior costs the ankle ~1 deg
+    tolerance_deg = {"hip_flexion": 0.5, "knee_angle": 0.5, "ankle_angle": 2.0, "pelvis_tilt": 3.0}
+    for prefix, tol in tolerance_deg.items():
+        for name in [n for n in BIGE_COORDINATES if n.startswith(prefix)]:
+            i = BIGE_COORDINATES.index(name)
+            rmse = np.sqrt(np.mean((est[:, i] - truth[:, i]) ** 2))
+            assert rmse < tol, f"{name}: RMSE {rmse:.2f} deg"
+    ty = BIGE_COORDINATES.index("pelvis_ty")
+    drop = est[:40, ty].mean() - est[:, ty].min()
+    assert drop == pytest.approx(0.35, abs=0.05)  # pelvis height follows the squat
+
+
+def test_lifter_buffers_calibration_then_emits_backlog_in_order(model):
+    q = squat_truth(model, n_stand=35, n_squat=10)
+    lifter = Lifter(LifterConfig(calibration_frames=30), model)
+    poses = poses_from_truth(model, q, 65.0)
+    counts = [len(lifter.process(p)) for p in poses]
+    assert counts[:29] == [0] * 29 and counts[29] == 30 and counts[30:] == [1] * (len(poses) - 30)
+    assert lifter.calibrated
+
+
+def test_lost_person_gives_invalid_frames_holding_the_last_values(model):
+    q = squat_truth(model, n_stand=35, n_squat=4)
+    poses = poses_from_truth(model, q, 65.0)
+    lifter = Lifter(LifterConfig(calibration_frames=30), model)
+    for p in poses:
+        last = lifter.process(p)
+    nan = np.full((33, 3), np.nan, np.float32)
+    missing = Pose(999, poses[-1].t_capture_ns + 10**7, 999, False, nan, nan, np.full(33, np.nan, np.float32),
+                   np.full(33, np.nan, np.float32), 0, W, H)
+    (kin,) = lifter.process(missing)
+    assert not kin.valid and np.array_equal(kin.coordinates, last[-1].coordinates)
+
+
+def test_one_euro_filter_smooths_noise_and_follows_steps():
+    rng = np.random.default_rng(1)
+    f = OneEuroFilter(OneEuroConfig(min_cutoff_hz=1.0, beta=0.0))
+    t = (np.arange(300) * 1e9 / 60).astype(np.int64)
+    noisy = 10.0 + rng.normal(0, 1.0, 300)
+    out = np.array([f(np.array([x]), ti)[0] for x, ti in zip(noisy, t)])
+    assert out[100:].std() < 0.5 * noisy[100:].std()
+    assert abs(out[100:].mean() - 10.0) < 0.3
+
+
+def test_knee_bend_of_straight_and_bent_legs():
+    world = np.zeros((33, 3))
+    world[[23, 24], 1] = 0.0
+    world[[25, 26], 1] = 0.45
+    world[[27, 28], 1] = 0.9
+    np.testing.assert_allclose(knee_bend_deg(world), [0.0, 0.0], atol=1e-6)
+    world[[27, 28]] = [[0.0, 0.45, 0.45], [0.0, 0.45, 0.45]]  # shank horizontal: 90 deg bend
+    np.testing.assert_allclose(knee_bend_deg(world), [90.0, 90.0], atol=1e-6)
+
+
+def test_bad_settings_are_rejected():
+    with pytest.raises(ValueError, match="calibration_frames"):
+        LifterConfig(calibration_frames=1)
+    with pytest.raises(ValueError, match="not both 0"):
+        LifterConfig(world_weight=0.0, image_weight=0.0)
