@@ -186,7 +186,7 @@ def nominal_coordinates(config: SquatMotionConfig, profile: DepthProfile) -> np.
     lean = s * profile.lean_deg
     pelvis_tilt = -0.6 * lean  # anterior tilt is negative
     lumbar = -0.4 * lean  # flexion is negative extension
-    arm_flex, arm_add, elbow = _arm_angles(config.arm_pose, s, lean)
+    arm_flex, arm_add, arm_rot, elbow = _arm_angles(config.arm_pose, s, lean)
     ankle = _balanced_ankle_deg(knee, pelvis_tilt, pelvis_tilt + lumbar, arm_flex)
     hip = knee - ankle - pelvis_tilt
     abduction = np.degrees(np.arcsin(np.clip((config.stance_width_m / 2 - _HIP_HALF_WIDTH_M) / _LEG_LENGTH_M,
@@ -205,18 +205,19 @@ def nominal_coordinates(config: SquatMotionConfig, profile: DepthProfile) -> np.
         q[:, _IDX[f"mtp_angle_{side}"]] = heel
         q[:, _IDX[f"arm_flex_{side}"]] = arm_flex
         q[:, _IDX[f"arm_add_{side}"]] = arm_add
+        q[:, _IDX[f"arm_rot_{side}"]] = arm_rot
         q[:, _IDX[f"elbow_flex_{side}"]] = elbow
         q[:, _IDX[f"pro_sup_{side}"]] = 80.0
     return q
 
 
 def _arm_angles(pose: ArmPose, s: np.ndarray, lean_deg: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Shoulder flexion, shoulder adduction and elbow flexion (degrees) per frame for an arm pose."""
+    """Shoulder flexion, shoulder adduction, shoulder rotation and elbow flexion (degrees) per frame."""
     if pose is ArmPose.FORWARD:
-        return 15.0 + 70.0 * s, np.full_like(s, -5.0), 15.0 - 5.0 * s
-    if pose is ArmPose.CROSSED:
-        return np.full_like(s, 75.0), np.full_like(s, 25.0), np.full_like(s, 125.0)
-    return lean_deg.copy(), np.full_like(s, -8.0), np.full_like(s, 10.0)  # hang vertically
+        return 15.0 + 70.0 * s, np.full_like(s, -5.0), np.zeros_like(s), 15.0 - 5.0 * s
+    if pose is ArmPose.CROSSED:  # hands in front of the opposite shoulders (solved once on the model)
+        return np.full_like(s, 56.5), np.full_like(s, 19.3), np.full_like(s, 77.6), np.full_like(s, 109.5)
+    return lean_deg.copy(), np.full_like(s, -8.0), np.zeros_like(s), np.full_like(s, 10.0)  # hang vertically
 
 
 def _balanced_ankle_deg(knee_deg: np.ndarray, pelvis_tilt_deg: np.ndarray, trunk_rot_deg: np.ndarray,
