@@ -137,7 +137,10 @@ def depth_profile(config: SquatMotionConfig) -> DepthProfile:
         DepthProfile at ``config.fps``, standing for ``stand_start_s`` first and ``stand_end_s`` last.
     """
     rng = np.random.default_rng(config.seed)
-    jitter = lambda: float(np.clip(1.0 + config.variation * rng.standard_normal(), 0.8, 1.2))  # noqa: E731
+
+    def jitter() -> float:
+        return float(np.clip(1.0 + config.variation * rng.standard_normal(), 0.8, 1.2))
+
     reps = [(config.depth_deg * jitter(), config.tempo_s * jitter(), config.trunk_lean_deg * jitter())
             for _ in range(config.reps)]
     reps = [(min(d, 140.0), t, min(lean, 60.0)) for d, t, lean in reps]
@@ -238,7 +241,7 @@ def _balanced_ankle_deg(knee_deg: np.ndarray, pelvis_tilt_deg: np.ndarray, trunk
         shoulder_x = lumbar_x + _SHOULDER_M * up_x
         arm_x = np.sin(r + np.radians(arm_flex_deg))  # arm down-vector, x component
         parts = [
-            (_MASS["foot"] * 2, 0.05 + 0 * a),
+            (_MASS["foot"] * 2, np.full_like(a, 0.05)),
             (_MASS["shank"] * 2, knee_x / 2),
             (_MASS["thigh"] * 2, (knee_x + hip_x) / 2),
             (_MASS["pelvis"], hip_x),
@@ -305,9 +308,9 @@ def plant_feet(nominal: np.ndarray, kinematics: BodyKinematics, heel_lift_deg: n
     for name in ("pelvis_tx", "pelvis_ty", "pelvis_tz"):
         start[:, _IDX[name]] = first[0, _IDX[name]]
     solved = _solve_ik(start, nominal, targets, com_target, feet, kinematics, max_iterations)
-    error_mm = 1000 * np.linalg.norm(feet.points(kinematics.transforms(solved)) - targets, axis=-1)
-    error_mm[:, feet.y_only] = 1000 * np.abs(feet.points(kinematics.transforms(solved))[:, feet.y_only, 1]
-                                            - targets[:, feet.y_only, 1])
+    miss = feet.points(kinematics.transforms(solved)) - targets  # (T, n_points, 3)
+    miss[:, feet.y_only, 0::2] = 0.0  # toe tips are only held on the floor
+    error_mm = 1000 * np.linalg.norm(miss, axis=-1)
     worst = np.unravel_index(np.argmax(error_mm), error_mm.shape)
     if error_mm[worst] > _IK_TOLERANCE_MM:
         raise RuntimeError(f"plant_feet: foot point {feet.names[worst[1]]} of frame {worst[0]} misses its "
