@@ -181,13 +181,17 @@ class Publisher:
         self._socket.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
         self.published += 1
 
-    def close(self) -> None:
-        """Close the socket (linger 0: unsent messages are dropped). Safe to call twice.
+    def close(self, linger_ms: int = 0) -> None:
+        """Close the socket. Safe to call twice.
+
+        Args:
+            linger_ms: how long queued messages may still be sent (0: dropped at once). A producer's
+                last messages at the end of a run need a short linger to reach their subscribers.
 
         ZeroMQ releases the bound address asynchronously, within milliseconds of the call.
         """
         if self._socket is not None:
-            self._socket.close(linger=0)
+            self._socket.close(linger=linger_ms)
             self._socket = None
 
     def __enter__(self) -> Publisher:

@@ -30,9 +30,13 @@ import numpy as np
 from edge.messages import FrameInfo, Heartbeat, ImageEncoding, Message, ProcessState
 from edge.pose_estimation import PoseConfig, PoseEstimator, PoseResult
 from edge.sources import FrameSource, SourceConfig, SourceFrame, SourceState, open_source
+from edge.synthetic.source import SyntheticSource, SyntheticSourceConfig
 from edge.timing import CycleTimer
 
 log = logging.getLogger(__name__)
+
+SYNTHETIC_SPEC = "synthetic"
+"""Source spec of the built-in synthetic subject (settings: ``CameraConfig.synthetic``)."""
 
 _SOURCE_STATES = {
     SourceState.UNAVAILABLE: ProcessState.SOURCE_UNAVAILABLE,
@@ -52,6 +56,7 @@ class CameraConfig:
     jpeg_quality: 1..100, when forward is JPEG.
     heartbeat_interval_ms: period of Heartbeat messages (state changes also send one at once).
     process_name: the name heartbeats carry.
+    synthetic: the rendered subject filmed when ``source.spec`` is ``"synthetic"`` (``bige demo``).
     """
 
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -60,6 +65,7 @@ class CameraConfig:
     jpeg_quality: int = 80
     heartbeat_interval_ms: float = 1000.0
     process_name: str = "camera"
+    synthetic: SyntheticSourceConfig = field(default_factory=SyntheticSourceConfig)
 
     def __post_init__(self) -> None:
         if not isinstance(self.forward, ImageEncoding):
@@ -131,7 +137,11 @@ class CameraProcess:
         estimator = PoseEstimator(self.config.pose)
         estimator.open()
         try:
-            self._source = open_source(self.config.source)
+            if self.config.source.spec.strip() == SYNTHETIC_SPEC:
+                self._source = SyntheticSource(self.config.synthetic)
+                self._source.open()
+            else:
+                self._source = open_source(self.config.source)
         except BaseException:
             estimator.close()
             raise

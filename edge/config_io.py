@@ -72,12 +72,17 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             return tp(value)
         except ValueError:
             raise ConfigError(f"{where}: {value!r} is not one of {[m.value for m in tp]}") from None
-    if origin is tuple:
+    if origin in (tuple, frozenset):
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         args = typing.get_args(tp)
-        item = args[0] if args else Any
-        return tuple(_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+        if origin is frozenset or (len(args) == 2 and args[1] is Ellipsis) or not args:
+            item = args[0] if args else Any
+            items = [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+            return frozenset(items) if origin is frozenset else tuple(items)
+        if len(value) != len(args):
+            raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
+        return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
     if tp is Path:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a path string, got {value!r}")
@@ -106,6 +111,8 @@ def _plain(value: Any) -> Any:
         return to_table(value)
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, (frozenset, set)):
+        return sorted(_plain(v) for v in value)
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
     if isinstance(value, Path):

@@ -195,6 +195,21 @@ class Lifter:
             return [self._track(p) for p in backlog]
         return [self._track(pose)]
 
+    def finish(self) -> list[Kinematics]:
+        """At the end of the input: the frames still held for calibration.
+
+        With at least 5 detected frames, calibrate on them and solve them; otherwise they come out as
+        invalid (no usable pose). Nothing is held afterwards.
+        """
+        pending, self._pending = self._pending, []
+        if self.calibrated or not pending:
+            return []
+        if sum(p.detected for p in pending) >= 5:
+            self._calibrate(pending)
+            return [self._track(p) for p in pending]
+        return [self._emit(p, valid=False, coords=self._last_output, rms=float("nan"), t0=time.monotonic_ns())
+                for p in pending]
+
     # ---- calibration
     def _calibrate(self, poses: list[Pose]) -> None:
         cfg = self.config

@@ -115,7 +115,7 @@ class RecorderConfig:
         mot_rewrite_interval_s: how often ``kinematics.mot`` is rewritten while recording.
     """
 
-    root_dir: Path
+    root_dir: Path = Path("sessions")
     session_name: str = ""
     flush_interval_s: float = 1.0
     mot_rewrite_interval_s: float = 30.0

@@ -56,3 +56,18 @@ def test_bad_toml_file_names_the_file(tmp_path):
         load_toml(bad)
     with pytest.raises(ConfigError, match="not found"):
         load_toml(tmp_path / "missing.toml")
+
+
+@dataclass(frozen=True)
+class Shapes:
+    size: tuple[int, int] = (640, 480)
+    weights: tuple[tuple[str, float], ...] = (("a", 1.0),)
+    modes: frozenset[Mode] = frozenset({Mode.FAST})
+
+
+def test_fixed_tuples_nested_tuples_and_frozensets():
+    cfg = from_table(Shapes, {"size": [320, 240], "weights": [["b", 2], ["c", 0.5]], "modes": ["exact", "fast"]})
+    assert cfg == Shapes((320, 240), (("b", 2.0), ("c", 0.5)), frozenset({Mode.EXACT, Mode.FAST}))
+    assert to_table(cfg)["modes"] == ["exact", "fast"]
+    with pytest.raises(ConfigError, match=r"size: expected 2 items, got 3"):
+        from_table(Shapes, {"size": [1, 2, 3]})

@@ -130,3 +130,17 @@ def test_bad_settings_are_rejected():
         LifterConfig(calibration_frames=1)
     with pytest.raises(ValueError, match="not both 0"):
         LifterConfig(world_weight=0.0, image_weight=0.0)
+
+
+def test_finish_solves_a_short_input_or_marks_it_invalid(model):
+    q = squat_truth(model, n_stand=12, n_squat=0)
+    poses = poses_from_truth(model, q, 65.0)
+    lifter = Lifter(LifterConfig(calibration_frames=30), model)
+    assert sum(len(lifter.process(p)) for p in poses) == 0
+    out = lifter.finish()
+    assert len(out) == 12 and all(k.valid for k in out) and lifter.finish() == []
+    short = Lifter(LifterConfig(calibration_frames=30), model)
+    for p in poses[:3]:
+        short.process(p)
+    out = short.finish()
+    assert len(out) == 3 and not any(k.valid for k in out)

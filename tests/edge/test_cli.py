@@ -1,0 +1,107 @@
+"""The bige command end to end on a short clip: processes, bus, recording, overlay video, summary."""
+
+import json
+import os
+import signal
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.cli import main, to_toml
+from edge.config_io import load_toml
+from edge.motion_io import read_mot
+from edge.orchestrator import Orchestrator
+from edge.settings import load_settings
+from edge.synthetic.source import SyntheticSource, SyntheticSourceConfig
+from edge.synthetic.squat_motion import SquatMotionConfig
+
+N_FRAMES = 60
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """A 2-second 640x480 clip of the synthetic subject squatting."""
+    path = tmp_path_factory.mktemp("clip") / "squat.mp4"
+    config = SyntheticSourceConfig(motion=SquatMotionConfig(reps=1, stand_start_s=2.0, stand_end_s=0.0, tempo_s=2.0,
+                                                            pause_s=0.0), realtime=False)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (640, 480))
+    with SyntheticSource(config) as source:
+        for _ in range(N_FRAMES):
+            frame = source.read()
+            writer.write(frame.image_bgr)
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def settings_file(tmp_path) -> Path:
+    """Settings on a private ipc bus, so parallel runs and other programs cannot collide."""
+    path = tmp_path / "station.toml"
+    path.write_text(f'[bus]\ntransport = "ipc"\nipc_dir = "{tmp_path / "bus"}"\n'
+                    f'[lifter]\ncalibration_frames = 10\n')
+    return path
+
+
+def test_run_on_a_clip_writes_video_recording_and_summary(clip, settings_file, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "--source", str(clip), "--out", str(out), "--headless", "--settings", str(settings_file)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] == N_FRAMES and summary["error"] is None
+    assert summary["detection_rate"] > 0.9
+    assert summary["recorded"]["kinematics"] == N_FRAMES
+    assert set(summary["latency_ms"]) >= {"camera.pose", "lifter.solve", "capture_to_kinematics", "capture_to_overlay"}
+    motion = read_mot(out / "kinematics.mot")
+    assert motion.values.shape == (N_FRAMES, 33) and np.isfinite(motion.values[-1]).all()
+    video = cv2.VideoCapture(str(out / "overlay.mp4"))
+    assert video.isOpened() and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) >= N_FRAMES - 2
+    assert (out / "events.jsonl").read_text().count('"state"') >= 2
+    assert json.loads(capsys.readouterr().out)["frames"] == N_FRAMES
+
+
+def test_a_crashed_worker_is_restarted_and_counted(clip, settings_file, tmp_path):
+    settings = load_settings(settings_file)
+    source = replace(settings.camera.source, spec=str(clip), realtime=True)  # ~2 s, time to crash a worker
+    settings = replace(settings, camera=replace(settings.camera, source=source))
+    orchestrator = Orchestrator(settings, tmp_path / "crash")
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(summary=orchestrator.run().summary))
+    thread.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        lifter = orchestrator._workers["lifter"].process
+        if lifter is not None and lifter.is_alive() and (tmp_path / "crash" / "metadata.json").exists():
+            time.sleep(0.5)
+            os.kill(lifter.pid, signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    thread.join(60)
+    assert not thread.is_alive()
+    assert result["summary"]["restarts"]["lifter"] == 1
+    assert result["summary"]["frames"] == N_FRAMES
+
+
+def test_clear_errors_for_a_missing_source_and_an_existing_output(tmp_path, settings_file, caplog):
+    assert main(["run", "--source", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "o"), "--headless"]) == 2
+    assert "source not found" in caplog.text and "nope.mp4" in caplog.text
+    existing = tmp_path / "taken"
+    existing.mkdir()
+    assert main(["demo", "--out", str(existing), "--settings", str(settings_file)]) == 2
+    assert "already exists" in caplog.text
+
+
+def test_settings_command_prints_every_default_as_valid_toml(tmp_path, capsys):
+    assert main(["settings"]) == 0
+    path = tmp_path / "all.toml"
+    path.write_text(capsys.readouterr().out)
+    assert load_settings(path) == load_settings()
+    assert load_toml(path)["lifter"]["ik"]["foot_flat_weight"] == 1.0
+
+
+def test_to_toml_nests_tables():
+    text = to_toml({"a": 1, "b": {"c": "x", "d": {"e": [1, 2]}}, "f": None})
+    assert text == 'a = 1\n\n[b]\nc = "x"\n\n[b.d]\ne = [1, 2]'
