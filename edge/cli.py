@@ -5,6 +5,7 @@
   recording) and summary.json into DIR.
 - ``bige demo [--out DIR]``: the same on the built-in synthetic subject (no camera needed), and the
   lifter's RMSE against the subject's exact coordinates in summary.json.
+- ``bige bench --json FILE``: sustained fps and per-stage latency percentiles on a 640x480 source.
 - ``bige recover DIR``: rebuild a session's kinematics.mot from its journal after a crash.
 - ``bige settings``: print every station setting with its default, as TOML.
 """
@@ -80,6 +81,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from edge.bench import bench
+
+    result = bench(_settings(args.settings), Path(args.source) if args.source else None)
+    Path(args.json).write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: result[k] for k in ("sustained_fps", "capture_to_overlay_ms", "dominant_stage")}, indent=2))
+    return 0
+
+
 def cmd_recover(args: argparse.Namespace) -> int:
     from edge.recorder import recover_session
 
@@ -125,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--window", action="store_true", help="show a window as well as writing overlay.mp4")
     demo.add_argument("--settings", help="station settings TOML")
     demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="measure sustained fps and per-stage latency on a 640x480 source")
+    bench.add_argument("--json", required=True, help="where to write the results")
+    bench.add_argument("--source", help="a video clip to use instead of the rendered synthetic subject")
+    bench.add_argument("--settings", help="station settings TOML")
+    bench.set_defaults(func=cmd_bench)
 
     recover = sub.add_parser("recover", help="rebuild a crashed session's kinematics.mot from its journal")
     recover.add_argument("folder")

@@ -167,7 +167,8 @@ class Orchestrator:
         frames = camera.get("frames", 0)
         latency: dict[str, dict[str, float]] = {}
         for name, key_map in (("camera", {"read": "camera.read", "pose": "camera.pose", "publish": "camera.publish"}),
-                              ("lifter", {"solve": "lifter.solve", "capture_to_kinematics": "capture_to_kinematics"}),
+                              ("lifter", {"solve": "lifter.solve", "capture_to_kinematics": "capture_to_kinematics",
+                                          "calibration_delay": "lifter.calibration_delay"}),
                               ("overlay", {"render": "overlay.render", "capture_to_overlay": "capture_to_overlay"})):
             timing = stats.get(name, {}).get("timing", {})
             for key, label in key_map.items():

@@ -112,7 +112,10 @@ def lifter_worker(ctx: RunContext, stop: Any) -> None:
                 out = lifter.process(pose)
             for kin in out:
                 pub.publish(kin)
-                timer.add("capture_to_kinematics", time.monotonic_ns() - kin.t_capture_ns)
+            if len(out) == 1:  # a live frame (not the calibration backlog, which waits by design)
+                timer.add("capture_to_kinematics", time.monotonic_ns() - out[0].t_capture_ns)
+            elif out:
+                timer.add("calibration_delay", time.monotonic_ns() - out[0].t_capture_ns)
             timer.end_cycle()
 
         heartbeat(ProcessState.STARTING, "calibrating on the first frames")
