@@ -7,7 +7,10 @@ Output: model coordinates (radians/metres) minimising
 
 where m_i(q) is forward kinematics of marker i and the second term holds coordinates the markers
 observe poorly (lumbar split, forearm rotation, wrists, neck) near a prior, and every coordinate near
-the previous frame's solution (temporal weight), within the model's coordinate ranges.
+the previous frame's solution (temporal weight), within the model's coordinate ranges. Two optional
+physical priors for squats: heels level with toes (feet flat), and the whole-body centre of mass
+horizontally over the middle of the feet (balance); both are measured in the ground frame, so they
+rely on the gravity estimate.
 
 Algorithm: Levenberg-Marquardt with a forward-difference Jacobian, evaluated as one batched forward
 kinematics call over the warm start plus one perturbation per free coordinate; steps are projected
@@ -17,13 +20,14 @@ is one batched FK per iteration, and a warm-started frame converges in a few ite
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from calibration.camera import PinholeCamera
 from edge.skeleton.fk import marker_positions
-from edge.skeleton.model import MotionType, SkeletonModel
+from edge.skeleton.model import Marker, MotionType, SkeletonModel
 
 FD_STEP = 1e-6  # rad or m
 
@@ -32,11 +36,12 @@ FD_STEP = 1e-6  # rad or m
 class IKConfig:
     """Solver settings. Weights are relative to marker error in m^2 (coordinate errors in rad^2 or m^2)."""
 
-    max_iterations: int = 10
-    step_tolerance: float = 1e-5  # stop when the largest coordinate step is below this (rad or m)
+    max_iterations: int = 5  # a warm-started frame gains nothing measurable beyond 5 (STS trial, 2026-12-03)
+    step_tolerance: float = 1e-4  # stop when the largest coordinate step is below this (rad or m)
     initial_damping: float = 1e-3
     temporal_weight: float = 1e-4  # pull toward the previous frame's solution, per coordinate
     foot_flat_weight: float = 1.0  # pull heel and big-toe markers to the same height as in the default pose
+    balance_weight: float = 1.0  # pull the centre of mass over the middle of the feet (horizontally)
     fixed_coordinates: tuple[str, ...] = ("mtp_angle_r", "mtp_angle_l", "wrist_flex_r", "wrist_dev_r",
                                           "wrist_flex_l", "wrist_dev_l")
     prior_weights: tuple[tuple[str, float], ...] = (
@@ -50,7 +55,8 @@ class IKConfig:
         if self.max_iterations < 1:
             raise ValueError(f"max_iterations must be >= 1, got {self.max_iterations}")
         for name, value in (("step_tolerance", self.step_tolerance), ("initial_damping", self.initial_damping),
-                            ("temporal_weight", self.temporal_weight), ("foot_flat_weight", self.foot_flat_weight)):
+                            ("temporal_weight", self.temporal_weight), ("foot_flat_weight", self.foot_flat_weight),
+                            ("balance_weight", self.balance_weight)):
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
         for name, w in self.prior_weights:
@@ -80,7 +86,16 @@ class MarkerIK:
         self.model = model
         self.config = config
         marker_index = {mk.name: i for i, mk in enumerate(model.markers)}
-        self._markers = np.array([marker_index[m] for m in marker_names])
+        # forward kinematics evaluates the IK markers and, as extra points, each body's mass centre
+        mass = np.array([b.mass_kg for b in model.bodies])
+        self._mass_fraction = mass / mass.sum() if mass.sum() > 0 else mass
+        self._fk_model = dataclasses.replace(model, markers=tuple(model.markers) + tuple(
+            Marker(f"__mass_centre_{b.name}", i, b.mass_centre_m) for i, b in enumerate(model.bodies)))
+        self._points = np.concatenate([[marker_index[m] for m in marker_names],
+                                       len(model.markers) + np.arange(len(model.bodies))])
+        self._n_markers = len(marker_names)
+        if config.balance_weight > 0 and not mass.sum() > 0:
+            raise ValueError(f"balance_weight needs body masses; model {model.name} has none")
         fixed = set(config.fixed_coordinates)
         self._free = np.array([i for i, c in enumerate(model.coordinates) if not c.locked and c.name not in fixed])
         self._lower = np.array([c.range_min for c in model.coordinates])
@@ -103,11 +118,16 @@ class MarkerIK:
 
     def markers(self, q: np.ndarray) -> np.ndarray:
         """Positions (..., M, 3) of the IK markers for coordinates q (..., n)."""
-        return marker_positions(self.model, q)[..., self._markers, :]
+        return self._fk_points(q)[..., :self._n_markers, :]
+
+    def _fk_points(self, q: np.ndarray) -> np.ndarray:
+        """IK markers then body mass centres, (..., M + n_bodies, 3)."""
+        return marker_positions(self._fk_model, q)[..., self._points, :]
 
     def solve(self, q_start: np.ndarray, *, world_m: np.ndarray | None = None, world_weights: np.ndarray | None = None,
               image_xy: np.ndarray | None = None, image_weights: np.ndarray | None = None,
-              camera: PinholeCamera | None = None, q_prior: np.ndarray | None = None) -> IKResult:
+              camera: PinholeCamera | None = None, q_prior: np.ndarray | None = None,
+              max_iterations: int | None = None) -> IKResult:
         """Fit the model to one frame of observations.
 
         Two kinds of observation, either or both:
@@ -121,6 +141,7 @@ class MarkerIK:
         Args:
             q_start: (n,) warm start (previous solution); also the temporal prior.
             q_prior: (n,) values the prior-weighted coordinates are pulled toward (default: model defaults).
+            max_iterations: overrides the setting (a cold start needs more than a warm-started frame).
 
         Returns:
             The solution, its weighted marker RMS (metres) and the iterations used.
@@ -130,7 +151,7 @@ class MarkerIK:
             raise ValueError("IK: give world_m, image_xy or both")
         if image_xy is not None and camera is None:
             raise ValueError("IK: image_xy needs a camera")
-        n_markers = self._markers.size
+        n_markers = self._n_markers
         terms = []
         if world_m is not None:
             x3, w3 = _observation(world_m, world_weights, n_markers, 3, "world_m")
@@ -150,15 +171,21 @@ class MarkerIK:
         q_prior = self.default_q if q_prior is None else q_prior
         s_temporal = np.sqrt(cfg.temporal_weight)
         s_flat = np.sqrt(cfg.foot_flat_weight)
+        s_balance = np.sqrt(cfg.balance_weight)
         free = self._free
         s_prior = np.sqrt(self._prior_weight[free])
         n_free = free.size
         eye = np.eye(n_free)
         lower, upper = self._lower[free], self._upper[free]
 
-        def observation_residuals(m: np.ndarray) -> np.ndarray:
-            """(..., M, 3) markers -> (..., K) weighted residuals of all observation terms."""
+        def observation_residuals(points: np.ndarray) -> np.ndarray:
+            """(..., M + n_bodies, 3) markers and mass centres -> (..., K) weighted residuals."""
+            m = points[..., :self._n_markers, :]
             parts = [self._term_residual(kind, m, target, scale, camera) for kind, target, scale in terms]
+            if s_balance > 0:
+                com = np.einsum("b,...bk->...k", self._mass_fraction, points[..., self._n_markers:, :])
+                support = m[..., self._feet.ravel(), :].mean(axis=-2)
+                parts.append(s_balance * (com - support)[..., [0, 2]])
             if s_flat > 0 and self._feet.size:
                 dy = m[..., self._feet[:, 1], 1] - m[..., self._feet[:, 0], 1] - self._foot_flat_dy
                 parts.append(s_flat * dy)
@@ -171,10 +198,10 @@ class MarkerIK:
         batch = np.repeat(q[None], n_free + 1, axis=0)
         damping = cfg.initial_damping
         iterations = 0
-        for iterations in range(1, cfg.max_iterations + 1):
+        for iterations in range(1, (max_iterations or cfg.max_iterations) + 1):
             batch[:] = q
             batch[np.arange(1, n_free + 1), free] += FD_STEP
-            obs = observation_residuals(self.markers(batch))  # (n_free + 1, K)
+            obs = observation_residuals(self._fk_points(batch))  # (n_free + 1, K)
             r = residual(obs[0], q)
             J = np.vstack([(obs[1:] - obs[0]).T / FD_STEP, s_temporal * eye, np.diag(s_prior)])
             JtJ = J.T @ J
@@ -184,7 +211,7 @@ class MarkerIK:
                 step = -np.linalg.solve(JtJ + damping * (np.diag(np.diag(JtJ)) + eye), g)
                 q_new = q.copy()
                 q_new[free] = np.clip(q[free] + step, lower, upper)
-                r_new = residual(observation_residuals(self.markers(q_new)), q_new)
+                r_new = residual(observation_residuals(self._fk_points(q_new)), q_new)
                 if r_new @ r_new < cost or damping > 1e6:
                     break
                 damping *= 10.0

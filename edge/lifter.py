@@ -14,7 +14,8 @@ Algorithm:
    start-up delay of the calibration window.
 2. Tracking: per frame, marker IK (``edge.ik``) on the exported model, warm-started from the previous
    frame, fitting both the world landmarks (hip-centred, rotated into the ground frame) and the image
-   landmarks (reprojected through the camera), weighted by visibility, with a feet-flat prior.
+   landmarks (reprojected through the camera), weighted by visibility, with two squat priors: feet
+   flat on the floor, and the centre of mass over the feet.
    A gap of more than ``reinit_gap_s`` without a person re-initialises the fit.
 3. Causal smoothing: a One-Euro filter on the coordinates (adaptive low-pass: strong at rest, light in
    fast motion). It looks at no future frame; at rest its lag is ~1 / (2 pi min_cutoff_hz).
@@ -47,6 +48,7 @@ LANDMARKS = np.array(list(lm.LANDMARK_TO_MARKER))
 MARKER_NAMES = [lm.LANDMARK_TO_MARKER[i] for i in LANDMARKS]
 _FOOT_MARKERS = [MARKER_NAMES.index(n) for n in ("LHeel", "RHeel", "LBigToe", "RBigToe")]
 _PELVIS_T = ("pelvis_tx", "pelvis_ty", "pelvis_tz")
+COLD_START_ITERATIONS = 50
 
 
 class ScalingMode(enum.Enum):
@@ -79,7 +81,9 @@ class LifterConfig:
     scaling: ScalingMode = ScalingMode.NONE
     world_weight: float = 0.3
     image_weight: float = 1.0
-    standing_knee_deg: float = 15.0  # a frame is 'standing' when both 3-D knee bends are below this
+    # a frame is 'standing' when both 3-D knee bends of MediaPipe's world landmarks are below this; they
+    # read 10-30 deg on a straight-legged subject seen from the front (depth error), hence the margin
+    standing_knee_deg: float = 35.0
     min_standing_frames: int = 15
     reinit_gap_s: float = 0.5
     ik: IKConfig = field(default_factory=IKConfig)
@@ -298,7 +302,7 @@ class Lifter:
         """A first fit with no warm start: posture from the world landmarks, then placement in front of
         the camera from the image (depth from the body's size in pixels)."""
         ik, cam = self._ik, self.camera
-        q = ik.solve(ik.default_q, world_m=world_m, world_weights=weights).q
+        q = ik.solve(ik.default_q, world_m=world_m, world_weights=weights, max_iterations=COLD_START_ITERATIONS).q
         markers = ik.markers(q)
         top = [MARKER_NAMES.index("LShoulder"), MARKER_NAMES.index("RShoulder")]
         bottom = [MARKER_NAMES.index("LAnkle"), MARKER_NAMES.index("RAnkle")]

@@ -14,7 +14,8 @@ def model():
 
 def test_world_only_ik_recovers_a_random_pose_from_a_nearby_start(model):
     rng = np.random.default_rng(3)
-    ik = MarkerIK(model, MARKER_NAMES, IKConfig(temporal_weight=0.0, foot_flat_weight=0.0, prior_weights=()))
+    ik = MarkerIK(model, MARKER_NAMES, IKConfig(max_iterations=30, temporal_weight=0.0, foot_flat_weight=0.0,
+                                                balance_weight=0.0, prior_weights=()))
     truth = ik.default_q.copy()
     for name, deg in (("hip_flexion_r", 40), ("knee_angle_r", 60), ("hip_flexion_l", 20), ("knee_angle_l", 30),
                       ("arm_flex_r", 30), ("elbow_flex_l", 45)):
@@ -30,7 +31,7 @@ def test_world_only_ik_recovers_a_random_pose_from_a_nearby_start(model):
 
 
 def test_image_only_ik_finds_depth_and_ignores_nan_markers(model):
-    ik = MarkerIK(model, MARKER_NAMES, IKConfig(foot_flat_weight=0.0))
+    ik = MarkerIK(model, MARKER_NAMES, IKConfig(max_iterations=30, foot_flat_weight=0.0, balance_weight=0.0))
     cam = PinholeCamera.look_at(np.array([3.0, 1.0, 0.0]), np.array([0.0, 1.0, 0.0]), 640, 480, 60.0)
     truth = ik.default_q.copy()
     px = cam.project(ik.markers(truth))
@@ -56,3 +57,24 @@ def test_ik_input_errors_are_clear(model):
         MarkerIK(model, ["LHip", "RHip", "Tailbone"])
     with pytest.raises(ValueError, match="not in model"):
         MarkerIK(model, MARKER_NAMES, IKConfig(fixed_coordinates=("tail_wag",)))
+
+
+def test_balance_prior_moves_the_centre_of_mass_over_the_feet(model):
+    from edge.skeleton.fk import centre_of_mass
+
+    def com_offset_m(ik, q):
+        m = ik.markers(q)
+        feet = [MARKER_NAMES.index(n) for n in ("LHeel", "LBigToe", "RHeel", "RBigToe")]
+        return np.linalg.norm((centre_of_mass(model, q) - m[feet].mean(axis=0))[[0, 2]])
+
+    leaning = model.default_q()
+    leaning[model.coordinate_index("L5_S1_Flex_Ext")] = np.radians(-40)  # trunk bent forward, hips straight
+    targets = MarkerIK(model, MARKER_NAMES).markers(leaning)
+    mid_hip = 0.5 * (targets[MARKER_NAMES.index("LHip")] + targets[MARKER_NAMES.index("RHip")])
+    weights = np.full(len(MARKER_NAMES), 0.01)  # weak observations: the prior decides what they leave open
+    offsets = []
+    for balance in (0.0, 10.0):
+        ik = MarkerIK(model, MARKER_NAMES, IKConfig(max_iterations=30, balance_weight=balance))
+        q = ik.solve(leaning, world_m=targets - mid_hip, world_weights=weights).q
+        offsets.append(com_offset_m(ik, q))
+    assert offsets[1] < 0.5 * offsets[0]
