@@ -1,0 +1,1 @@
+"""Biomechanics engine: BIGE's evaluation metrics, rep segmentation and related offline tools."""
