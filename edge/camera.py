@@ -124,6 +124,7 @@ class CameraProcess:
         self._source: FrameSource | None = None
         self._estimator: PoseEstimator | None = None
         self._seq = {"frame": 0, "pose": 0, "heartbeat": 0}
+        self._first_capture_ns: int | None = None
         self._state_detail = ""
         self._last_heartbeat_ns: int | None = None
 
@@ -231,7 +232,14 @@ class CameraProcess:
                          image=encode_frame(frame.image_bgr, self.config.forward, self.config.jpeg_quality),
                          image_encoding=self.config.forward)
         publish(info)
-        publish(result.to_message(self._next_seq("pose"), frame.t_capture_ns, frame.frame_index, (width, height)))
+        if frame.t_source_s is not None:
+            t_source_ns = round(frame.t_source_s * 1e9)
+        else:  # live: time since the first frame of this run
+            if self._first_capture_ns is None:
+                self._first_capture_ns = frame.t_capture_ns
+            t_source_ns = frame.t_capture_ns - self._first_capture_ns
+        publish(result.to_message(self._next_seq("pose"), frame.t_capture_ns, frame.frame_index, (width, height),
+                                  t_source_ns))
 
     def _next_seq(self, stream: str) -> int:
         seq = self._seq[stream]

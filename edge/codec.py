@@ -169,14 +169,15 @@ _SCHEMAS: tuple[_Schema, ...] = (
                _Scalar("source", _Kind.STR), _Scalar("image_encoding", _Kind.ENUM, enum_cls=ImageEncoding)),
             blobs=("image",), check=_check_frame_image),
     _Schema(Pose, 2,
-            _ints("seq", "t_capture_ns", "frame_index", "inference_ns", "image_width_px", "image_height_px")
+            _ints("seq", "t_capture_ns", "frame_index", "inference_ns", "image_width_px", "image_height_px",
+                  "t_source_ns")
             + (_Scalar("detected", _Kind.BOOL),),
             arrays=(_Array("image_xyz", _F4, (N_LANDMARKS, 3), "detected"),
                     _Array("world_xyz", _F4, (N_LANDMARKS, 3), "detected"),
                     _Array("visibility", _F4, (N_LANDMARKS,), "detected"),
                     _Array("presence", _F4, (N_LANDMARKS,), "detected", nan_always=True))),
     _Schema(Kinematics, 3,
-            _ints("seq", "t_capture_ns", "frame_index", "solve_ns")
+            _ints("seq", "t_capture_ns", "frame_index", "solve_ns", "t_source_ns")
             + (_Scalar("valid", _Kind.BOOL), _Scalar("marker_rms_m", _Kind.FLOAT, nan_ok=True)),
             arrays=(_Array("coordinates", _F8, (N_COORDINATES,), "valid"),)),
     _Schema(TargetMotion, 4,

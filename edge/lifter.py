@@ -331,6 +331,6 @@ class Lifter:
     def _emit(self, pose: Pose, valid: bool, coords: np.ndarray, rms: float, t0: int) -> Kinematics:
         kin = Kinematics(seq=self._seq, t_capture_ns=pose.t_capture_ns, frame_index=pose.frame_index, valid=valid,
                          coordinates=np.asarray(coords, dtype=np.float64).copy(), marker_rms_m=rms,
-                         solve_ns=time.monotonic_ns() - t0)
+                         solve_ns=time.monotonic_ns() - t0, t_source_ns=pose.t_source_ns)
         self._seq += 1
         return kin

@@ -109,6 +109,7 @@ class Pose:
     inference_ns: int = 0  # time spent in the pose model for this frame
     image_width_px: int = 0  # size of the image the landmarks were normalised by (0: unknown)
     image_height_px: int = 0
+    t_source_ns: int = 0  # the frame's time in its source: media time for files, time since the first frame live
 
     def __post_init__(self) -> None:
         _check_array("image_xyz", self.image_xyz, (N_LANDMARKS, 3), np.float32)
@@ -132,6 +133,7 @@ class Kinematics:
     coordinates: np.ndarray
     marker_rms_m: float = float("nan")
     solve_ns: int = 0  # time spent in the lifter for this frame
+    t_source_ns: int = 0  # the frame's time in its source (as in Pose)
 
     def __post_init__(self) -> None:
         _check_array("coordinates", self.coordinates, (N_COORDINATES,), np.float64)

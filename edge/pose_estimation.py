@@ -103,12 +103,14 @@ class PoseResult:
     presence: np.ndarray
     inference_ns: int
 
-    def to_message(self, seq: int, t_capture_ns: int, frame_index: int, image_size_px: tuple[int, int]) -> Pose:
-        """The ``edge.messages.Pose`` of this result; image_size_px is (width, height) of the estimated frame."""
+    def to_message(self, seq: int, t_capture_ns: int, frame_index: int, image_size_px: tuple[int, int],
+                   t_source_ns: int = 0) -> Pose:
+        """The ``edge.messages.Pose`` of this result; image_size_px is (width, height) of the estimated frame,
+        t_source_ns the frame's time in its source."""
         return Pose(seq=seq, t_capture_ns=t_capture_ns, frame_index=frame_index, detected=self.detected,
                     image_xyz=self.image_xyz, world_xyz=self.world_xyz, visibility=self.visibility,
                     presence=self.presence, inference_ns=self.inference_ns,
-                    image_width_px=image_size_px[0], image_height_px=image_size_px[1])
+                    image_width_px=image_size_px[0], image_height_px=image_size_px[1], t_source_ns=t_source_ns)
 
 
 def _nan_result(inference_ns: int) -> PoseResult:

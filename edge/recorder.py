@@ -11,8 +11,9 @@ cues, errors, restarts) from the live pipeline. Outputs, one folder per session 
   landmarks, visibility, presence, float32 exactly as received). Read with :func:`read_journal`,
   or ``np.fromfile(path, LANDMARKS_RECORD)`` after dropping a torn tail.
 - ``kinematics.mot``: the journal as an OpenSim motion (BIGE 33 columns, degrees, time in seconds
-  since ``t0_capture_ns``, the t_capture_ns of the first pose or kinematics frame recorded; every
-  frame, invalid ones included with the coordinates they carry). A derived view, rewritten
+  of the source: a video file's own timeline, or time since the first frame for a live camera, so
+  a recording of a file lines up with other analyses of that file; every frame, invalid ones
+  included with the coordinates they carry). A derived view, rewritten
   atomically every ``mot_rewrite_interval_s`` and at close, and rebuilt by :func:`recover_session`.
 - ``events.jsonl``: one JSON object per line: ``kind``, ``t_monotonic_ns`` (when recorded),
   ``wall_time`` (ISO 8601, UTC) and the caller's fields (e.g. ``t_capture_ns``).
@@ -63,7 +64,7 @@ from edge.messages import BIGE_COORDINATES, N_COORDINATES, N_LANDMARKS, Kinemati
 from edge.motion_io import Motion, atomic_write_text, format_mot_header, format_mot_rows, fsync_dir
 from edge.timing import CycleTimer
 
-SESSION_FORMAT_VERSION = 1
+SESSION_FORMAT_VERSION = 2  # 2: records carry t_source_ns; the .mot is on the source timeline
 KINEMATICS_FILE = "kinematics.bin"
 LANDMARKS_FILE = "landmarks.bin"
 MOT_FILE = "kinematics.mot"
@@ -75,14 +76,14 @@ LANDMARKS_MAGIC = int.from_bytes(b"BLM1", "little")
 _CRC_OFFSET = 8  # the CRC-32 covers every byte after the magic and the CRC fields
 
 KINEMATICS_RECORD = np.dtype([
-    ("magic", "<u4"), ("crc32", "<u4"), ("seq", "<i8"), ("t_capture_ns", "<i8"),
+    ("magic", "<u4"), ("crc32", "<u4"), ("seq", "<i8"), ("t_capture_ns", "<i8"), ("t_source_ns", "<i8"),
     ("frame_index", "<i8"), ("solve_ns", "<i8"), ("valid", "u1"), ("marker_rms_m", "<f8"),
     ("coordinates", "<f8", (N_COORDINATES,)),
 ])
 """One Kinematics message in ``kinematics.bin`` (packed, 313 bytes)."""
 
 LANDMARKS_RECORD = np.dtype([
-    ("magic", "<u4"), ("crc32", "<u4"), ("seq", "<i8"), ("t_capture_ns", "<i8"),
+    ("magic", "<u4"), ("crc32", "<u4"), ("seq", "<i8"), ("t_capture_ns", "<i8"), ("t_source_ns", "<i8"),
     ("frame_index", "<i8"), ("inference_ns", "<i8"), ("detected", "u1"),
     ("image_xyz", "<f4", (N_LANDMARKS, 3)), ("world_xyz", "<f4", (N_LANDMARKS, 3)),
     ("visibility", "<f4", (N_LANDMARKS,)), ("presence", "<f4", (N_LANDMARKS,)),
@@ -270,6 +271,7 @@ class SessionRecorder:
         record["magic"] = LANDMARKS_MAGIC
         record["seq"] = pose.seq
         record["t_capture_ns"] = pose.t_capture_ns
+        record["t_source_ns"] = pose.t_source_ns
         record["frame_index"] = pose.frame_index
         record["inference_ns"] = pose.inference_ns
         record["detected"] = pose.detected
@@ -299,6 +301,7 @@ class SessionRecorder:
         record["magic"] = KINEMATICS_MAGIC
         record["seq"] = kinematics.seq
         record["t_capture_ns"] = kinematics.t_capture_ns
+        record["t_source_ns"] = kinematics.t_source_ns
         record["frame_index"] = kinematics.frame_index
         record["solve_ns"] = kinematics.solve_ns
         record["valid"] = kinematics.valid
@@ -309,7 +312,7 @@ class SessionRecorder:
             self._check_recording()
             self._note_frame(kinematics.t_capture_ns)
             self._kin_buf.append(data)
-            self._mot_pending.append((kinematics.t_capture_ns, kinematics.coordinates.copy()))
+            self._mot_pending.append((kinematics.t_source_ns, kinematics.coordinates.copy()))
             self._counts["kinematics"] += 1
             self._counts["kinematics_valid"] += int(kinematics.valid)
 
@@ -436,8 +439,7 @@ class SessionRecorder:
                         _write_all(self._fds[name], b"".join(chunks))
                         os.fsync(self._fds[name])
             if pending:
-                assert t0 is not None  # any kinematics sets t0
-                times = np.array([(t - t0) / 1e9 for t, _ in pending])  # (N,)
+                times = np.array([t / 1e9 for t, _ in pending])  # (N,) source time, s
                 self._mot_chunks.append(format_mot_rows(times, np.stack([c for _, c in pending])))
                 self._mot_rows += len(pending)
             if rewrite_mot and self._mot_rows != self._mot_rows_written:
@@ -477,7 +479,7 @@ _FILE_FORMATS = {
                       "magic": "BKN1", "crc32": "zlib CRC-32 of record bytes 8..end"},
     LANDMARKS_FILE: {"record_dtype": LANDMARKS_RECORD.descr, "record_bytes": LANDMARKS_RECORD.itemsize,
                      "magic": "BLM1", "crc32": "zlib CRC-32 of record bytes 8..end"},
-    MOT_FILE: "OpenSim motion, BIGE 33 coordinates, degrees/metres, time s since t0_capture_ns",
+    MOT_FILE: "OpenSim motion, BIGE 33 coordinates, degrees/metres, time s in the source (Kinematics.t_source_ns)",
     EVENTS_FILE: "JSON Lines: kind, t_monotonic_ns, wall_time (ISO 8601 UTC), fields",
 }
 
@@ -635,7 +637,7 @@ class RecordedSession:
         kinematics: (N,) KINEMATICS_RECORD records from the journal.
         landmarks: (M,) LANDMARKS_RECORD records from the journal.
         events: the events, in order.
-        motion: the kinematics as a BIGE-33 Motion (degrees; time s since t0_capture_ns).
+        motion: the kinematics as a BIGE-33 Motion (degrees; time s in the source).
     """
 
     folder: Path
@@ -651,7 +653,7 @@ def read_session(folder: str | os.PathLike[str]) -> RecordedSession:
 
     Raises:
         FileNotFoundError: the folder or one of its files is missing (named).
-        RecorderError: metadata.json is not valid JSON, or frames exist but no t0 was recorded.
+        RecorderError: metadata.json is not valid JSON.
 
     Warns:
         RecorderWarning: torn or corrupt tails that were dropped (see read_journal / read_events).
@@ -677,11 +679,7 @@ def _read_metadata(folder: Path) -> dict[str, Any]:
 
 
 def _journal_motion(folder: Path, metadata: dict[str, Any], kinematics: np.ndarray) -> Motion:
-    t0 = metadata.get("t0_capture_ns")
-    if t0 is None and len(kinematics):
-        raise RecorderError(f"{folder / METADATA_FILE}: t0_capture_ns missing but "
-                            f"{KINEMATICS_FILE} has {len(kinematics)} frames")
-    times = (kinematics["t_capture_ns"] - (t0 or 0)) / 1e9  # (N,)
+    times = kinematics["t_source_ns"] / 1e9  # (N,) source time, s
     return Motion(time_s=times, columns=BIGE_COORDINATES, values=kinematics["coordinates"],
                   in_degrees=True, name=_MOT_NAME, source=str(folder / KINEMATICS_FILE))
 

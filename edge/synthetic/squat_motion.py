@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -371,60 +372,117 @@ def _rotate(v: np.ndarray, axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
 
 def _solve_ik(start: np.ndarray, nominal: np.ndarray, targets: np.ndarray, com_target_xz: np.ndarray,
               feet: _FootModel, kinematics: BodyKinematics, max_iterations: int) -> np.ndarray:
+    """The squat set's IK: ``solve_contact_ik`` with its free coordinates, holds and toe-tip rule."""
+    hold = np.array([0.0 if n.startswith("pelvis_t") else _IK_HOLD_PER_DEG[n.rsplit("_", 1)[0]] for n in _IK_FREE])
+    point_weight = np.where(feet.y_only[:, None], [0.0, 1.0, 0.0], 1.0) * _IK_FOOT_PER_MM  # (n_points, 3)
+    return solve_contact_ik(start, nominal, targets, point_weight, com_target_xz, feet.names, feet.points,
+                            kinematics, _IK_FREE, hold, max_iterations)
+
+
+def solve_contact_ik(start: np.ndarray, nominal: np.ndarray, targets: np.ndarray, point_weight: np.ndarray,
+                     com_target_xz: np.ndarray, point_names: Sequence[str],
+                     points_fn: Callable[[np.ndarray], np.ndarray], kinematics: BodyKinematics,
+                     free: Sequence[str], hold_per_deg: np.ndarray, max_iterations: int = 30,
+                     com_weight_per_mm: float = _IK_COM_PER_MM) -> np.ndarray:
     """Batched damped Gauss-Newton over the free coordinates of every frame at once.
 
-    Residuals: sole points to their targets (the toe tip only vertically), centre of mass (x, z) to
-    its target, free coordinates to their nominal values. Unknowns are in millimetres (pelvis
-    translation) and degrees. The Jacobian is analytic for the pelvis translation (it shifts every
-    point and the centre of mass alike) and by forward differences for the leg coordinates, perturbing
-    the same coordinate of both legs in one forward-kinematics call: each leg moves only its own foot
-    and its own segments' masses, so the two effects separate by body side.
+    Residuals: body-fixed contact points to their targets (weighted per axis, weight 0 = free), centre
+    of mass (x, z) to its target, free coordinates to their nominal values. Unknowns are in
+    millimetres (pelvis translation) and degrees. The Jacobian is analytic for the pelvis translation
+    (it shifts every point and the centre of mass alike) and by forward differences for the other
+    coordinates; the same leg coordinate of both legs is perturbed in one forward-kinematics call:
+    each leg moves only its own points (names ending in _r/_l) and its own segments' masses, so the
+    two effects separate by body side. Frames are independent: a frame stops iterating once its step
+    is below 1e-3 (mm or deg), so a batch of many frames costs what its slowest frames need.
+
+    Args:
+        start: (T, 33) initial BIGE coordinates (non-free coordinates keep these values).
+        nominal: (T, 33) coordinates the free ones are held towards.
+        targets: (T, n_points, 3) ground positions of the contact points, metres.
+        point_weight: (n_points, 3) or (T, n_points, 3) weight per millimetre of miss, per axis.
+        com_target_xz: (2,) or (T, 2) centre-of-mass target on the floor, metres.
+        point_names: (n_points,) names, ending in "_r" or "_l" (the body side they belong to).
+        points_fn: body transforms (T, n_bodies, 4, 4) -> (T, n_points, 3) contact point positions.
+        kinematics: forward kinematics of the skeletal model.
+        free: BIGE names of the coordinates to solve for.
+        hold_per_deg: (len(free),) weight per degree of departure from nominal (use 0 for translations).
+        max_iterations: Gauss-Newton iteration limit.
+        com_weight_per_mm: weight per millimetre of centre-of-mass miss.
+
+    Returns:
+        (T, 33) solved coordinates.
+
+    Raises:
+        ValueError: a free coordinate is unknown, or the array shapes disagree.
     """
-    side = np.array([n[-1] if not n.startswith("pelvis_t") else "" for n in _IK_FREE])
-    right = [i for i, sd in enumerate(side) if sd == "r"]
-    left = [_IK_FREE.index(_IK_FREE[i][:-1] + "l") for i in right]
-    translation = [i for i, sd in enumerate(side) if sd == ""]
-    free = np.array([_IDX[n] for n in _IK_FREE])
-    hold = np.array([0.0 if sd == "" else _IK_HOLD_PER_DEG[n.rsplit("_", 1)[0]] for n, sd in zip(_IK_FREE, side)])
-    xyz_weight = np.where(feet.y_only[:, None], [0.0, 1.0, 0.0], 1.0) * _IK_FOOT_PER_MM  # (n_points, 3)
-    on_right = np.array([n.endswith("_r") for n in feet.names])
+    unknown = [n for n in free if n not in _IDX]
+    if unknown:
+        raise ValueError(f"solve_contact_ik: unknown free coordinates {unknown}")
+    q = np.array(start, dtype=np.float64)
+    n_frames, n_points = targets.shape[0], targets.shape[1]
+    if q.shape != (n_frames, 33) or nominal.shape != q.shape or len(point_names) != n_points:
+        raise ValueError(f"solve_contact_ik: start {q.shape}, nominal {nominal.shape}, targets {targets.shape} "
+                         f"and {len(point_names)} point names disagree")
+    weight = np.broadcast_to(point_weight, targets.shape)
+    com_target = np.broadcast_to(com_target_xz, (n_frames, 2))
+    free = tuple(free)
+    free_idx = np.array([_IDX[n] for n in free])
+    is_translation = np.array([n.startswith("pelvis_t") for n in free])
+    translation = np.flatnonzero(is_translation)
+    # Finite-difference groups: (right column, left column) leg pairs, or (column, None) for the rest.
+    groups: list[tuple[int, int | None]] = []
+    for j, name in enumerate(free):
+        if is_translation[j] or name.endswith("_l") and name[:-1] + "r" in free:
+            continue
+        partner = name[:-1] + "l" if name.endswith("_r") else None
+        groups.append((j, free.index(partner) if partner in free else None))
+    hold = np.asarray(hold_per_deg, dtype=np.float64)
+    on_right = np.array([n.endswith("_r") for n in point_names])
     body_right = np.array([b.endswith("_r") for b in kinematics.body_names])
     body_left = np.array([b.endswith("_l") for b in kinematics.body_names])
     total_kg = kinematics.masses_kg.sum()
-    n_foot = xyz_weight.size
+    n_foot = n_points * 3
     n_res = n_foot + 2 + len(free)
+    h_deg = 1e-3
 
-    def evaluate(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        transforms = kinematics.transforms(q)
-        foot = 1000.0 * (feet.points(transforms) - targets) * xyz_weight  # (T, n_points, 3) weighted mm
-        return foot, kinematics.mass_moments(transforms)[..., [0, 2]]  # (T, n_bodies, 2) kg m
+    def evaluate(qa: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        transforms = kinematics.transforms(qa)
+        foot = 1000.0 * (points_fn(transforms) - targets[rows]) * weight[rows]  # (A, n_points, 3) weighted mm
+        return foot, kinematics.mass_moments(transforms)[..., [0, 2]]  # (A, n_bodies, 2) kg m
 
-    q = start.copy()
-    J = np.zeros((len(q), n_res, len(free)))
-    J[:, n_foot + 2:, :] = np.diag(hold)
-    for k, j in enumerate(translation):  # d(point)/d(pelvis_t, mm) = unit vector
-        J[:, :n_foot, j] = (np.eye(3)[k] * xyz_weight).reshape(-1)
-        J[:, n_foot:n_foot + 2, j] = np.eye(3)[k, [0, 2]] * _IK_COM_PER_MM
+    active = np.arange(n_frames)
     for _ in range(max_iterations):
-        r_foot, moments = evaluate(q)
-        com = 1000.0 * (moments.sum(axis=1) / total_kg - com_target_xz) * _IK_COM_PER_MM  # (T, 2)
-        r = np.concatenate([r_foot.reshape(len(q), -1), com, (q[:, free] - nominal[:, free]) * hold], axis=1)
-        for jr, jl in zip(right, left):
-            h_deg = 1e-3
-            dq = q.copy()
-            dq[:, free[[jr, jl]]] += h_deg
-            d_foot, d_moments = evaluate(dq)
-            d = (d_foot - r_foot) / h_deg  # (T, n_points, 3)
-            dm = (d_moments - moments) * (1000.0 * _IK_COM_PER_MM / total_kg / h_deg)  # (T, n_bodies, 2)
-            J[:, :n_foot, jr] = np.where(on_right[:, None], d, 0.0).reshape(len(q), -1)
-            J[:, :n_foot, jl] = np.where(on_right[:, None], 0.0, d).reshape(len(q), -1)
+        qa = q[active]
+        n_active = len(active)
+        J = np.zeros((n_active, n_res, len(free)))
+        J[:, n_foot + 2:, :] = np.diag(hold)
+        for k, j in enumerate(translation):  # d(point)/d(pelvis_t, mm) = unit vector
+            J[:, :n_foot, j] = (np.eye(3)[k] * weight[active]).reshape(n_active, -1)
+            J[:, n_foot:n_foot + 2, j] = np.eye(3)[k, [0, 2]] * com_weight_per_mm
+        r_foot, moments = evaluate(qa, active)
+        com = 1000.0 * (moments.sum(axis=1) / total_kg - com_target[active]) * com_weight_per_mm  # (A, 2)
+        r = np.concatenate([r_foot.reshape(n_active, -1), com, (qa[:, free_idx] - nominal[active][:, free_idx]) * hold],
+                           axis=1)
+        for jr, jl in groups:
+            dq = qa.copy()
+            dq[:, free_idx[[jr] if jl is None else [jr, jl]]] += h_deg
+            d_foot, d_moments = evaluate(dq, active)
+            d = (d_foot - r_foot) / h_deg  # (A, n_points, 3)
+            dm = (d_moments - moments) * (1000.0 * com_weight_per_mm / total_kg / h_deg)  # (A, n_bodies, 2)
+            if jl is None:
+                J[:, :n_foot, jr] = d.reshape(n_active, -1)
+                J[:, n_foot:n_foot + 2, jr] = dm.sum(axis=1)
+                continue
+            J[:, :n_foot, jr] = np.where(on_right[:, None], d, 0.0).reshape(n_active, -1)
+            J[:, :n_foot, jl] = np.where(on_right[:, None], 0.0, d).reshape(n_active, -1)
             J[:, n_foot:n_foot + 2, jr] = dm[:, body_right].sum(axis=1)
             J[:, n_foot:n_foot + 2, jl] = dm[:, body_left].sum(axis=1)
         JtJ = J.swapaxes(1, 2) @ J
         JtJ += 1e-3 * np.eye(len(free)) * (1.0 + np.diagonal(JtJ, axis1=1, axis2=2))[:, :, None]
-        dx = -np.linalg.solve(JtJ, (J.swapaxes(1, 2) @ r[..., None]))[..., 0]  # (T, n_free)
-        q[:, free] += dx * np.where(side == "", 1e-3, 1.0)
-        if np.max(np.abs(dx)) < 1e-3:
+        dx = -np.linalg.solve(JtJ, (J.swapaxes(1, 2) @ r[..., None]))[..., 0]  # (A, n_free)
+        q[np.ix_(active, free_idx)] += dx * np.where(is_translation, 1e-3, 1.0)
+        active = active[np.max(np.abs(dx), axis=1) >= 1e-3]
+        if len(active) == 0:
             break
     return q
 

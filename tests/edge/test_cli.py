@@ -57,6 +57,7 @@ def test_run_on_a_clip_writes_video_recording_and_summary(clip, settings_file, t
     assert set(summary["latency_ms"]) >= {"camera.pose", "lifter.solve", "capture_to_kinematics", "capture_to_overlay"}
     motion = read_mot(out / "kinematics.mot")
     assert motion.values.shape == (N_FRAMES, 33) and np.isfinite(motion.values[-1]).all()
+    np.testing.assert_allclose(motion.time_s, np.arange(N_FRAMES) / 30.0, atol=1e-6)  # the clip's own timeline
     video = cv2.VideoCapture(str(out / "overlay.mp4"))
     assert video.isOpened() and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) >= N_FRAMES - 2
     assert (out / "events.jsonl").read_text().count('"state"') >= 2

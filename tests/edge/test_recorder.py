@@ -34,13 +34,14 @@ def _pose(i: int, rng: np.random.Generator) -> Pose:
         return a if detected else np.full(shape, np.nan, np.float32)
     return Pose(seq=i, t_capture_ns=T0_NS + i * 33_333_333, frame_index=i, detected=detected,
                 image_xyz=arr(N_LANDMARKS, 3), world_xyz=arr(N_LANDMARKS, 3),
-                visibility=arr(N_LANDMARKS), presence=arr(N_LANDMARKS), inference_ns=40_000_000 + i)
+                visibility=arr(N_LANDMARKS), presence=arr(N_LANDMARKS), inference_ns=40_000_000 + i,
+                t_source_ns=i * 33_333_333)
 
 
 def _kinematics(i: int, rng: np.random.Generator) -> Kinematics:
     return Kinematics(seq=i, t_capture_ns=T0_NS + i * 33_333_333, frame_index=i, valid=i % 7 != 3,
                       coordinates=rng.normal(size=N_COORDINATES) * 30, marker_rms_m=0.01 * i,
-                      solve_ns=8_000_000 + i)
+                      solve_ns=8_000_000 + i, t_source_ns=i * 33_333_333)
 
 
 def _record(tmp_path: Path, n_frames: int = 5 * FPS, **config: object) -> tuple[Path, list[Pose], list[Kinematics]]:
@@ -83,6 +84,7 @@ def test_five_seconds_read_back_equal(tmp_path: Path) -> None:
     np.testing.assert_array_equal(kin["valid"].astype(bool), [k.valid for k in kinematics])
     np.testing.assert_array_equal(kin["marker_rms_m"], [k.marker_rms_m for k in kinematics])
     np.testing.assert_array_equal(kin["solve_ns"], [k.solve_ns for k in kinematics])
+    np.testing.assert_array_equal(kin["t_source_ns"], [k.t_source_ns for k in kinematics])
 
     mot = read_mot(folder / MOT_FILE)
     assert mot.columns == BIGE_COORDINATES and mot.in_degrees
@@ -245,8 +247,8 @@ while True:
     t = time.monotonic_ns()
     a = rng.random((33, 3), dtype=np.float32)
     v = rng.random(33, dtype=np.float32)
-    rec.add_pose(Pose(i, t, i, True, a, a, v, v))
-    rec.add_kinematics(Kinematics(i, t, i, True, rng.normal(size=33) * 30))
+    rec.add_pose(Pose(i, t, i, True, a, a, v, v, t_source_ns=i * 33_333_333))
+    rec.add_kinematics(Kinematics(i, t, i, True, rng.normal(size=33) * 30, t_source_ns=i * 33_333_333))
     if i % 20 == 0:
         rec.add_event("state", t_capture_ns=t, state="running", i=i)
     i += 1
