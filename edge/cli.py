@@ -5,6 +5,7 @@
   recording) and summary.json into DIR.
 - ``bige demo [--out DIR]``: the same on the built-in synthetic subject (no camera needed), and the
   lifter's RMSE against the subject's exact coordinates in summary.json.
+- ``bige overlay --host HOST``: the overlay alone, on another machine, fed by a station over the network.
 - ``bige bench --json FILE``: sustained fps and per-stage latency percentiles on a 640x480 source.
 - ``bige recover DIR``: rebuild a session's kinematics.mot from its journal after a crash.
 - ``bige settings``: print every station setting with its default, as TOML.
@@ -60,7 +61,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"source not found: {target} (expected a video file, a folder of images, "
                                 f"a webcam index such as '0', or a stream URL)")
     source = dataclasses.replace(settings.camera.source, spec=args.source)
-    camera = dataclasses.replace(settings.camera, source=source, forward=ImageEncoding.BGR8)
+    # the local overlay needs the frames: raw unless the settings ask for JPEG (a remote overlay too)
+    forward = ImageEncoding.BGR8 if settings.camera.forward is ImageEncoding.NONE else settings.camera.forward
+    camera = dataclasses.replace(settings.camera, source=source, forward=forward)
     settings = dataclasses.replace(settings, camera=camera)
     if args.fullscreen:
         settings = dataclasses.replace(settings, overlay=dataclasses.replace(settings.overlay, fullscreen=True))
@@ -77,6 +80,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     summary = _run_pipeline(settings, out, headless=not args.window)
     summary["truth_rmse_deg"] = truth_rmse(settings.camera.synthetic, out)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_overlay(args: argparse.Namespace) -> int:
+    from edge.orchestrator import run_remote_overlay
+
+    settings = _settings(args.settings)
+    settings = dataclasses.replace(settings, bus=dataclasses.replace(settings.bus, host=args.host))
+    summary = run_remote_overlay(settings, Path(args.out) if args.out else _default_out("overlay"), args.headless,
+                                 args.seconds)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -135,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--window", action="store_true", help="show a window as well as writing overlay.mp4")
     demo.add_argument("--settings", help="station settings TOML")
     demo.set_defaults(func=cmd_demo)
+
+    overlay = sub.add_parser("overlay", help="show the overlay of a station running elsewhere (its settings: "
+                                              "bus.host = \"0.0.0.0\", camera.forward = \"jpeg\")")
+    overlay.add_argument("--host", required=True, help="address of the station running `bige run`")
+    overlay.add_argument("--out", help="folder for overlay.mp4 (must not exist; default runs/overlay-<time>)")
+    overlay.add_argument("--headless", action="store_true", help="no window: write overlay.mp4 only")
+    overlay.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
+    overlay.add_argument("--settings", help="station settings TOML (bus ports must match the station's)")
+    overlay.set_defaults(func=cmd_overlay)
 
     bench = sub.add_parser("bench", help="measure sustained fps and per-stage latency on a 640x480 source")
     bench.add_argument("--json", required=True, help="where to write the results")

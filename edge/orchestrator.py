@@ -190,3 +190,43 @@ class Orchestrator:
             "exit_codes": {w.name: w.exit_code for w in self._workers.values()},
             "error": error,
         }
+
+
+def run_remote_overlay(settings: StationSettings, out_dir: Path, headless: bool,
+                       max_duration_s: float | None = None) -> dict[str, Any]:
+    """Run only the overlay, connected to a station elsewhere (``settings.bus.host``), until Ctrl-C,
+    the window is closed, or ``max_duration_s`` has passed.
+
+    Returns:
+        The overlay's statistics (frames written, render and capture-to-overlay latency).
+    """
+    out_dir = Path(out_dir).resolve()
+    if out_dir.exists():
+        raise RunError(f"output folder {out_dir} already exists; choose a new one")
+    out_dir.mkdir(parents=True)
+    stats_dir = Path(tempfile.mkdtemp(prefix="bige-stats-"))
+    ctx = RunContext(settings, endpoints_for(settings), out_dir, stats_dir, headless)
+    context = mp.get_context("spawn")
+    stop, quit_requested = context.Event(), context.Event()
+    process = context.Process(target=WORKERS["overlay"], args=(ctx, stop, quit_requested), name="bige-overlay")
+    process.start()
+    deadline = None if max_duration_s is None else time.monotonic() + max_duration_s
+    try:
+        while process.is_alive() and not quit_requested.is_set():
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        log.info("Ctrl-C: stopping the overlay")
+    finally:
+        stop.set()
+        process.join(settings.supervisor.shutdown_timeout_s)
+        if process.is_alive():
+            process.terminate()
+            process.join()
+    path = stats_dir / "overlay.json"
+    stats = json.loads(path.read_text()) if path.is_file() else {}
+    shutil.rmtree(stats_dir, ignore_errors=True)
+    if process.exitcode not in (0, None):
+        raise RunError(f"the overlay process failed (exit code {process.exitcode})")
+    return {"out_dir": str(out_dir), "host": settings.bus.host, **stats}

@@ -106,3 +106,25 @@ def test_settings_command_prints_every_default_as_valid_toml(tmp_path, capsys):
 def test_to_toml_nests_tables():
     text = to_toml({"a": 1, "b": {"c": "x", "d": {"e": [1, 2]}}, "f": None})
     assert text == 'a = 1\n\n[b]\nc = "x"\n\n[b.d]\ne = [1, 2]'
+
+
+def test_a_remote_overlay_draws_jpeg_frames_sent_over_tcp(clip, tmp_path):
+    from edge.messages import ImageEncoding
+    from edge.orchestrator import run_remote_overlay
+    from edge.settings import StationSettings
+
+    base = StationSettings()
+    bus = replace(base.bus, port_base=20000 + os.getpid() % 20000)
+    source = replace(base.camera.source, spec=str(clip), realtime=True)
+    station = replace(base, bus=bus, camera=replace(base.camera, source=source, forward=ImageEncoding.JPEG),
+                      lifter=replace(base.lifter, calibration_frames=10))
+    remote: dict = {}
+    viewer = threading.Thread(target=lambda: remote.update(
+        run_remote_overlay(station, tmp_path / "remote", headless=True, max_duration_s=8.0)))
+    viewer.start()
+    Orchestrator(station, tmp_path / "station").run()
+    viewer.join(30)
+    assert not viewer.is_alive()
+    assert remote["frames_written"] >= N_FRAMES // 2
+    video = cv2.VideoCapture(str(tmp_path / "remote" / "overlay.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == remote["frames_written"]
