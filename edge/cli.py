@@ -7,6 +7,7 @@
   lifter's RMSE against the subject's exact coordinates in summary.json.
 - ``bige overlay --host HOST``: the overlay alone, on another machine, fed by a station over the network.
 - ``bige bench --json FILE``: sustained fps and per-stage latency percentiles on a 640x480 source.
+- ``bige metrics FILE.mot ...``: BIGE's evaluation metrics as JSON (``models.biomech.metrics``).
 - ``bige recover DIR``: rebuild a session's kinematics.mot from its journal after a crash.
 - ``bige settings``: print every station setting with its default, as TOML.
 """
@@ -164,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--source", help="a video clip to use instead of the rendered synthetic subject")
     bench.add_argument("--settings", help="station settings TOML")
     bench.set_defaults(func=cmd_bench)
+
+    from models.biomech import metrics_cli
+
+    metrics = sub.add_parser("metrics", help="BIGE's evaluation metrics (Tables 2 and 3) of .mot files, as JSON")
+    metrics_cli.add_arguments(metrics)
+    metrics.set_defaults(func=metrics_cli.run)
 
     recover = sub.add_parser("recover", help="rebuild a crashed session's kinematics.mot from its journal")
     recover.add_argument("folder")

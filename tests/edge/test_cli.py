@@ -128,3 +128,18 @@ def test_a_remote_overlay_draws_jpeg_frames_sent_over_tcp(clip, tmp_path):
     assert remote["frames_written"] >= N_FRAMES // 2
     video = cv2.VideoCapture(str(tmp_path / "remote" / "overlay.mp4"))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == remote["frames_written"]
+
+
+def test_metrics_command_prints_json_for_a_mot_file(tmp_path, capsys):
+    from edge.messages import BIGE_COORDINATES
+    from edge.motion_io import Motion, write_mot
+    from edge.synthetic.squat_motion import squat_motion
+
+    time_s, coords = squat_motion(SquatMotionConfig(reps=2, fps=60.0))
+    path = tmp_path / "squats.mot"
+    write_mot(path, Motion(time_s=time_s, columns=BIGE_COORDINATES, values=coords, in_degrees=True))
+    assert main(["metrics", str(path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    (entry,) = result["files"]
+    assert entry["n_reps"] == 2 and entry["sliding_m_s"] < 0.05
+    assert main(["metrics", str(tmp_path / "missing.mot")]) == 2
