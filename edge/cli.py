@@ -54,9 +54,12 @@ def _run_pipeline(settings, out: Path, headless: bool) -> dict:
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.messages import ImageEncoding
 
+    from edge.overlay import check_display
     from edge.sources import parse_spec
 
     settings = _settings(args.settings)
+    if not args.headless:
+        check_display()
     kind, target = parse_spec(args.source)
     if not kind.is_live and args.source != "synthetic" and not Path(str(target)).expanduser().exists():
         raise FileNotFoundError(f"source not found: {target} (expected a video file, a folder of images, "
@@ -75,7 +78,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge.demo import demo_settings, truth_rmse
+    from edge.overlay import check_display
 
+    if args.window:
+        check_display()
     settings = demo_settings(_settings(args.settings), azimuth_deg=args.azimuth, reps=args.reps)
     out = Path(args.out) if args.out else _default_out("demo")
     summary = _run_pipeline(settings, out, headless=not args.window)
@@ -87,7 +93,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_overlay(args: argparse.Namespace) -> int:
     from edge.orchestrator import run_remote_overlay
+    from edge.overlay import check_display
 
+    if not args.headless:
+        check_display()
     settings = _settings(args.settings)
     settings = dataclasses.replace(settings, bus=dataclasses.replace(settings.bus, host=args.host))
     summary = run_remote_overlay(settings, Path(args.out) if args.out else _default_out("overlay"), args.headless,
@@ -185,12 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bige`` console command."""
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
-    from edge.orchestrator import RunError
     from edge.recorder import RecorderError
 
     try:
         return args.func(args)
-    except (ConfigError, RunError, RecorderError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, RecorderError, FileNotFoundError, ValueError, RuntimeError) as e:  # RunError included
         log.error("%s", e)
         return 2
     except KeyboardInterrupt:

@@ -49,6 +49,9 @@ MARKER_NAMES = [lm.LANDMARK_TO_MARKER[i] for i in LANDMARKS]
 _FOOT_MARKERS = [MARKER_NAMES.index(n) for n in ("LHeel", "RHeel", "LBigToe", "RBigToe")]
 _PELVIS_T = ("pelvis_tx", "pelvis_ty", "pelvis_tz")
 COLD_START_ITERATIONS = 50
+STANDING_SHARE = 0.8  # share of calibration frames that must be standing for the standing calibration
+STANDING_OFFSET_MARKERS = ("LShoulder", "RShoulder", "LHip", "RHip", "LKnee", "RKnee", "LAnkle", "RAnkle",
+                           "LHeel", "RHeel", "LBigToe", "RBigToe")
 
 
 class ScalingMode(enum.Enum):
@@ -85,6 +88,10 @@ class LifterConfig:
     # read 10-30 deg on a straight-legged subject seen from the front (depth error), hence the margin
     standing_knee_deg: float = 35.0
     min_standing_frames: int = 15
+    # when the calibration window shows the subject standing, take MediaPipe's view-dependent error of
+    # the world landmarks (e.g. knees that read bent from the front) as the difference between the
+    # observed standing skeleton and the model's neutral standing pose, and subtract it afterwards
+    standing_offsets: bool = True
     reinit_gap_s: float = 0.5
     ik: IKConfig = field(default_factory=IKConfig)
     scaling_settings: ScalingConfig = field(default_factory=ScalingConfig)
@@ -135,6 +142,24 @@ def _alpha(cutoff_hz: np.ndarray | float, dt_s: float) -> np.ndarray | float:
     return 1.0 / (1.0 + tau / dt_s)
 
 
+def _upright(markers: np.ndarray) -> np.ndarray:
+    """Markers (M, 3) of a standing pose turned so the mid-shoulder is straight above the mid-ankle: the
+    same definition of upright as the gravity estimate (calibration.floor), so that the standing
+    calibration does not mistake the model's own slight lean for a landmark error."""
+    top = markers[[MARKER_NAMES.index("LShoulder"), MARKER_NAMES.index("RShoulder")]].mean(axis=0)
+    bottom = markers[[MARKER_NAMES.index("LAnkle"), MARKER_NAMES.index("RAnkle")]].mean(axis=0)
+    v = (top - bottom) / np.linalg.norm(top - bottom)
+    up = np.array([0.0, 1.0, 0.0])
+    axis = np.cross(v, up)
+    s, c = np.linalg.norm(axis), float(v @ up)
+    if s < 1e-12:
+        return markers
+    k = axis / s
+    K = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    R = np.eye(3) + s * K + (1 - c) * K @ K  # Rodrigues: turns v onto up
+    return (markers - bottom) @ R.T + bottom
+
+
 def knee_bend_deg(world_xyz: np.ndarray) -> np.ndarray:
     """3-D knee bend (0 = straight) of (left, right) from world landmarks (..., 33, 3)."""
     out = []
@@ -160,6 +185,7 @@ class Lifter:
         self.camera: PinholeCamera | None = None
         self.scaling_summary: dict[str, float] = {}
         self._ik: MarkerIK | None = None
+        self._world_offset_m = np.zeros((len(MARKER_NAMES), 3))
         self._pending: list[Pose] = []
         self._standing: list[np.ndarray] = []
         self._gravity_from_standing = False
@@ -242,10 +268,34 @@ class Lifter:
             fov = float(np.degrees(2 * np.arctan(np.tan(np.radians(fov) / 2) * width / height)))
         self._intrinsics = PinholeCamera.from_fov(width, height, fov)
         self._set_camera()
+        standing = (knee_bend_deg(world) < cfg.standing_knee_deg).all(axis=-1)
+        if cfg.standing_offsets and standing.mean() >= STANDING_SHARE:
+            self._world_offset_m = self._standing_offsets(world[standing])
+            log.info("lifter: standing calibration, world-landmark offsets up to %.1f cm",
+                     100 * np.linalg.norm(self._world_offset_m, axis=1).max())
         log.info("lifter calibrated on %d frames: %dx%d, camera pitch %.1f deg (%s), scaling %s",
                  len(detected), width, height, self.alignment.camera_pitch_deg,
                  "standing frames" if self._gravity_from_standing else "level camera assumed",
                  self.scaling_summary or "none")
+
+    def _standing_offsets(self, world_standing: np.ndarray) -> np.ndarray:
+        """Per-marker offsets (M, 3), ground frame: observed standing skeleton minus the model's neutral
+        pose, after turning the model about the vertical to face the same way (lower body and
+        shoulders only; arms and head are free to differ from the neutral pose)."""
+        observed = np.median(self.alignment.apply(world_standing[:, LANDMARKS]), axis=0)  # (M, 3)
+        neutral = _upright(self._ik.markers(self._ik.default_q))
+        rows = [MARKER_NAMES.index(n) for n in STANDING_OFFSET_MARKERS]
+        hips = [MARKER_NAMES.index("LHip"), MARKER_NAMES.index("RHip")]
+        obs = observed[rows] - observed[hips].mean(axis=0)
+        mod = neutral[rows] - neutral[hips].mean(axis=0)
+        # yaw-only Procrustes in the floor plane (x, z)
+        yaw = np.arctan2((mod[:, 2] * obs[:, 0] - mod[:, 0] * obs[:, 2]).sum(),
+                         (mod[:, 0] * obs[:, 0] + mod[:, 2] * obs[:, 2]).sum())
+        c, s = np.cos(yaw), np.sin(yaw)
+        turn = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+        offsets = np.zeros((len(MARKER_NAMES), 3))
+        offsets[rows] = obs - mod @ turn.T
+        return offsets
 
     def _update_gravity(self, world: np.ndarray, vis: np.ndarray) -> None:
         standing = (knee_bend_deg(world) < self.config.standing_knee_deg).all(axis=-1)
@@ -280,7 +330,7 @@ class Lifter:
         if gap:
             self._q = None
         self._last_detected_ns = pose.t_capture_ns
-        world_m = self.alignment.apply(pose.world_xyz[LANDMARKS].astype(np.float64))
+        world_m = self.alignment.apply(pose.world_xyz[LANDMARKS].astype(np.float64)) - self._world_offset_m
         weights = pose.visibility[LANDMARKS].astype(np.float64)
         image_px = pose.image_xyz[LANDMARKS, :2].astype(np.float64) * [self.camera.width, self.camera.height]
         if self._q is None:

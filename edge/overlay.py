@@ -496,6 +496,13 @@ class _Placement:
     h: int
 
 
+def check_display() -> None:
+    """Raise a clear error where a window cannot be opened (Linux without DISPLAY / WAYLAND_DISPLAY)."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise RuntimeError("overlay output 'window' needs a display (DISPLAY and WAYLAND_DISPLAY are unset); "
+                           "use --headless (overlay.mp4 only)")
+
+
 class Overlay:
     """Keeps the newest messages and renders the overlay; see the module docstring.
 
@@ -554,10 +561,7 @@ class Overlay:
             if path is not None and not Path(path).resolve().parent.is_dir():
                 raise FileNotFoundError(f"{name}: folder {Path(path).resolve().parent} does not exist")
         if cfg.output is OutputMode.WINDOW:
-            if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
-                                                         or os.environ.get("WAYLAND_DISPLAY")):
-                raise RuntimeError("overlay output 'window' needs a display (DISPLAY and WAYLAND_DISPLAY "
-                                   "are unset); use output 'headless' with mp4_path or snapshot_path")
+            check_display()
             cv2.namedWindow(cfg.window_name, cv2.WINDOW_NORMAL)
             if cfg.fullscreen:
                 cv2.setWindowProperty(cfg.window_name, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from edge import graph, topics
+from edge import graph
 from edge.bus import Publisher, Subscriber
 from edge.messages import Heartbeat, Kinematics, Pose, ProcessState
 from edge.settings import StationSettings
@@ -141,7 +141,7 @@ def lifter_worker(ctx: RunContext, stop: Any) -> None:
 def recorder_worker(ctx: RunContext, stop: Any) -> None:
     """Every pose, kinematics frame and state change -> the session folder."""
     from edge.config_io import to_table
-    from edge.recorder import RecorderConfig, SessionRecorder
+    from edge.recorder import SessionRecorder
 
     _quiet_sigint()
     config = replace(ctx.settings.recorder, root_dir=ctx.out_dir.parent, session_name=ctx.out_dir.name)

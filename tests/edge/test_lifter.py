@@ -147,3 +147,27 @@ def test_finish_solves_a_short_input_or_marks_it_invalid(model):
         short.process(p)
     out = short.finish()
     assert len(out) == 3 and not any(k.valid for k in out)
+
+
+def test_standing_calibration_removes_a_constant_world_landmark_bias(model):
+    """MediaPipe's world knees read bent from the front: a constant forward shift of the knee landmarks.
+    A standing start lets the lifter measure and remove it."""
+    q = squat_truth(model)
+    poses = poses_from_truth(model, q, 60.0)
+    knees = [25, 26]
+    biased = []
+    for p in poses:
+        world = p.world_xyz.copy()
+        world[knees, 2] -= 0.08  # 8 cm toward the camera (MediaPipe z: away from the camera)
+        biased.append(Pose(p.seq, p.t_capture_ns, p.frame_index, True, p.image_xyz, world, p.visibility,
+                           p.presence, 0, W, H))
+    errors = {}
+    for offsets in (False, True):
+        config = LifterConfig(long_side_fov_deg=60.0, world_weight=3.0, standing_offsets=offsets,
+                              smoothing=OneEuroConfig(min_cutoff_hz=0.0), ik=IKConfig(balance_weight=0.0))
+        lifter = Lifter(config, model)
+        out = [k for p in biased for k in lifter.process(p)]
+        est = np.array([k.coordinates for k in out])
+        i = BIGE_COORDINATES.index("knee_angle_r")
+        errors[offsets] = np.sqrt(np.mean((est[:, i] - to_bige(model, q)[:, i]) ** 2))
+    assert errors[True] < 1.5 < errors[False]
