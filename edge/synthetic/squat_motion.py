@@ -162,14 +162,14 @@ def depth_profile(config: SquatMotionConfig) -> DepthProfile:
         inside = (u >= 0.0) & (u <= 1.0)
         down = np.clip(u / 0.45, 0.0, 1.0)
         up = np.clip((1.0 - u) / 0.45, 0.0, 1.0)
-        s[inside] = _ease(np.minimum(down, up))[inside]
+        s[inside] = ease(np.minimum(down, up))[inside]
         rep_index[inside] = i
         depth[time_s >= t0] = d
         lean[time_s >= t0] = ln
     return DepthProfile(time_s, s, rep_index, depth, lean)
 
 
-def _ease(u: np.ndarray) -> np.ndarray:
+def ease(u: np.ndarray) -> np.ndarray:
     """Quintic smoothstep: 0 -> 1 with zero velocity and acceleration at both ends."""
     return u * u * u * (u * (6.0 * u - 15.0) + 10.0)
 
@@ -191,7 +191,7 @@ def nominal_coordinates(config: SquatMotionConfig, profile: DepthProfile) -> np.
     pelvis_tilt = -0.6 * lean  # anterior tilt is negative
     lumbar = -0.4 * lean  # flexion is negative extension
     arm_flex, arm_add, arm_rot, elbow = _arm_angles(config.arm_pose, s, lean)
-    ankle = _balanced_ankle_deg(knee, pelvis_tilt, pelvis_tilt + lumbar, arm_flex)
+    ankle = balanced_ankle_deg(knee, pelvis_tilt, pelvis_tilt + lumbar, arm_flex)
     hip = knee - ankle - pelvis_tilt
     abduction = np.degrees(np.arcsin(np.clip((config.stance_width_m / 2 - _HIP_HALF_WIDTH_M) / _LEG_LENGTH_M,
                                              -0.5, 0.5)))
@@ -224,13 +224,19 @@ def _arm_angles(pose: ArmPose, s: np.ndarray, lean_deg: np.ndarray) -> tuple[np.
     return lean_deg.copy(), np.full_like(s, -8.0), np.zeros_like(s), np.full_like(s, 10.0)  # hang vertically
 
 
-def _balanced_ankle_deg(knee_deg: np.ndarray, pelvis_tilt_deg: np.ndarray, trunk_rot_deg: np.ndarray,
-                        arm_flex_deg: np.ndarray) -> np.ndarray:
+def balanced_ankle_deg(knee_deg: np.ndarray, pelvis_tilt_deg: np.ndarray, trunk_rot_deg: np.ndarray,
+                       arm_flex_deg: np.ndarray) -> np.ndarray:
     """Ankle dorsiflexion that keeps the whole-body centre of mass where it is when standing.
 
     Planar model with flat feet, ankle at the origin. Angles are rotations about the ground z axis
     (positive: the distal end moves forward); the trunk's rotation is pelvis tilt + lumbar extension.
     Solved per frame by bisection (the centre of mass moves forward monotonically with dorsiflexion).
+
+    Args:
+        knee_deg, pelvis_tilt_deg, trunk_rot_deg, arm_flex_deg: (T,) per frame, degrees.
+
+    Returns:
+        (T,) ankle angle, degrees, in [-10, 50]; the reference is the frame with the least knee flexion.
     """
     def com_x(ankle: np.ndarray) -> np.ndarray:
         a, k = np.radians(ankle), np.radians(knee_deg)
@@ -383,7 +389,7 @@ def solve_contact_ik(start: np.ndarray, nominal: np.ndarray, targets: np.ndarray
                      com_target_xz: np.ndarray, point_names: Sequence[str],
                      points_fn: Callable[[np.ndarray], np.ndarray], kinematics: BodyKinematics,
                      free: Sequence[str], hold_per_deg: np.ndarray, max_iterations: int = 30,
-                     com_weight_per_mm: float = _IK_COM_PER_MM) -> np.ndarray:
+                     com_weight_per_mm: float = _IK_COM_PER_MM, step_tolerance: float = 1e-3) -> np.ndarray:
     """Batched damped Gauss-Newton over the free coordinates of every frame at once.
 
     Residuals: body-fixed contact points to their targets (weighted per axis, weight 0 = free), centre
@@ -393,7 +399,7 @@ def solve_contact_ik(start: np.ndarray, nominal: np.ndarray, targets: np.ndarray
     coordinates; the same leg coordinate of both legs is perturbed in one forward-kinematics call:
     each leg moves only its own points (names ending in _r/_l) and its own segments' masses, so the
     two effects separate by body side. Frames are independent: a frame stops iterating once its step
-    is below 1e-3 (mm or deg), so a batch of many frames costs what its slowest frames need.
+    is below ``step_tolerance`` (mm or deg), so a batch of many frames costs what its slowest frames need.
 
     Args:
         start: (T, 33) initial BIGE coordinates (non-free coordinates keep these values).
@@ -408,6 +414,7 @@ def solve_contact_ik(start: np.ndarray, nominal: np.ndarray, targets: np.ndarray
         hold_per_deg: (len(free),) weight per degree of departure from nominal (use 0 for translations).
         max_iterations: Gauss-Newton iteration limit.
         com_weight_per_mm: weight per millimetre of centre-of-mass miss.
+        step_tolerance: a frame has converged when its largest step is below this (mm or deg).
 
     Returns:
         (T, 33) solved coordinates.
@@ -481,7 +488,7 @@ def solve_contact_ik(start: np.ndarray, nominal: np.ndarray, targets: np.ndarray
         JtJ += 1e-3 * np.eye(len(free)) * (1.0 + np.diagonal(JtJ, axis1=1, axis2=2))[:, :, None]
         dx = -np.linalg.solve(JtJ, (J.swapaxes(1, 2) @ r[..., None]))[..., 0]  # (A, n_free)
         q[np.ix_(active, free_idx)] += dx * np.where(is_translation, 1e-3, 1.0)
-        active = active[np.max(np.abs(dx), axis=1) >= 1e-3]
+        active = active[np.max(np.abs(dx), axis=1) >= step_tolerance]
         if len(active) == 0:
             break
     return q
