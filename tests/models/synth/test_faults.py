@@ -1,0 +1,66 @@
+"""Fault measures and thresholds, on hand-made values and on a real asymmetric squat trial."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pytest
+from scipy.signal import find_peaks
+
+from edge.messages import BIGE_COORDINATES
+from edge.motion_io import MotWarning, read_mot, resample, to_bige33
+from edge.paths import shared_dir
+from edge.skeleton.model import load_default
+from models.synth import faults
+
+CLEAN = faults.RepMeasures(peak_knee_deg=100.0, trunk_lean_deg=50.0, knee_medial_shift_m=0.0, heel_rise_m=0.0,
+                           knee_asymmetry_deg=1.0, hip_asymmetry_deg=1.0, com_shift_m=0.005, butt_wink_deg=1.0,
+                           descent_s=0.9, ascent_s=0.8)
+
+
+def test_each_threshold_gives_its_label() -> None:
+    assert faults.labels_from_measures(CLEAN) == frozenset()
+    cases = {
+        "shallow_depth": dict(peak_knee_deg=faults.SHALLOW_KNEE_DEG - 1),
+        "excessive_trunk_lean": dict(trunk_lean_deg=faults.TRUNK_LEAN_DEG + 1),
+        "knee_valgus": dict(knee_medial_shift_m=faults.VALGUS_SHIFT_M + 0.002),
+        "heel_lift": dict(heel_rise_m=faults.HEEL_RISE_M + 0.002),
+        "asymmetry": dict(com_shift_m=faults.ASYMMETRY_SHIFT_M + 0.005),
+        "butt_wink": dict(butt_wink_deg=faults.BUTT_WINK_DEG + 1),
+        "fast_tempo": dict(descent_s=faults.FAST_DESCENT_S - 0.1),
+    }
+    assert set(cases) == set(faults.FAULT_NAMES)
+    for name, change in cases.items():
+        assert faults.labels_from_measures(dataclasses.replace(CLEAN, **change)) == {name}
+    assert faults.labels_from_measures(dataclasses.replace(CLEAN, knee_asymmetry_deg=12.0)) == {"asymmetry"}
+
+
+def test_measure_rejects_bad_input() -> None:
+    model = load_default()
+    with pytest.raises(ValueError, match=r"\(T >= 3, 33\)"):
+        faults.measure_rep(np.zeros((10, 32)), 60.0, model)
+    still = np.zeros((20, 33))
+    still[:, BIGE_COORDINATES.index("pelvis_ty")] = 0.9
+    with pytest.raises(ValueError, match="not a squat rep"):
+        faults.measure_rep(still, 60.0, model)
+    with pytest.raises(ValueError, match="non-finite"):
+        faults.measure_rep(np.full((10, 33), np.nan), 60.0, model)
+
+
+def test_real_asymmetric_trial_measures_asymmetry() -> None:
+    path = shared_dir() / "data" / "addbiomechanics" / "subject6_squatsAsym1.mot"
+    if not path.is_file():
+        pytest.skip(f"real trial not available: {path}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MotWarning)
+        coords = resample(to_bige33(read_mot(path)), 60.0).values
+    knee = coords[:, [BIGE_COORDINATES.index("knee_angle_r"), BIGE_COORDINATES.index("knee_angle_l")]].mean(axis=1)
+    peaks, _ = find_peaks(knee, prominence=30.0, distance=60)
+    start = int(np.argmin(knee[:peaks[0]]))
+    end = peaks[0] + int(np.argmin(knee[peaks[0]:peaks[1]]))
+    m = faults.measure_rep(coords[start:end + 1], 60.0, load_default())
+    assert m.knee_asymmetry_deg > faults.ASYMMETRY_KNEE_DEG  # the trial's deliberate asymmetry (~19 deg)
+    assert "asymmetry" in faults.labels_from_measures(m)
+    assert 0.5 < m.descent_s < 3.0 and 0.5 < m.ascent_s < 3.0
