@@ -63,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     fitted = {}
     for k, side in enumerate(("r", "l")):
         t0 = time.monotonic()
-        show = lambda done, total: print(f"\r  leg {side}: sampled {done}/{total} poses", end="", flush=True)  # noqa: E731
+
+        def show(done: int, total: int, side: str = side) -> None:
+            print(f"\r  leg {side}: sampled {done}/{total} poses", end="", flush=True)
+
         for muscle, pf in fit.fit_leg(sampler, side, args.n_fit, args.n_val, args.seed + k, progress=show):
             fitted[muscle.name] = (muscle, pf)
         print(f"\r  leg {side}: {args.n_fit + args.n_val} poses sampled and fitted in {time.monotonic() - t0:.0f} s")

@@ -268,12 +268,14 @@ def fit_muscle_path(coordinate_names: tuple[str, ...], q_fit: np.ndarray, l_fit:
     # Least trimming first (within OUTLIER_FRACTION_SLACK of the least), then the lowest degree meeting the
     # targets, else the smallest moment-arm error.
     eligible = [f for f in fits if f.outlier_fraction <= min(g.outlier_fraction for g in fits) + OUTLIER_FRACTION_SLACK]
-    meeting = [f for f in eligible if f.rms_length_m <= LENGTH_RMS_TARGET_M and f.rms_moment_arm_m <= MOMENT_ARM_RMS_TARGET_M]
+    meeting = [f for f in eligible
+               if f.rms_length_m <= LENGTH_RMS_TARGET_M and f.rms_moment_arm_m <= MOMENT_ARM_RMS_TARGET_M]
     best = meeting[0] if meeting else min(eligible, key=lambda f: f.rms_moment_arm_m, default=None)
     if best is None:
         raise ValueError(f"no usable poses to fit the path over {coordinate_names}")
     info = {"degree": int(best.path.exponents.sum(axis=1).max()), "rms_length_mm": 1e3 * best.rms_length_m,
-            "rms_moment_arm_mm": 1e3 * best.rms_moment_arm_m, "max_moment_arm_error_mm": 1e3 * best.max_moment_arm_error_m,
+            "rms_moment_arm_mm": 1e3 * best.rms_moment_arm_m,
+            "max_moment_arm_error_mm": 1e3 * best.max_moment_arm_error_m,
             "outlier_fraction": best.outlier_fraction}
     return PathFit(MusclePath(best.path.coordinates, best.path.exponents, best.path.coefficients, info),
                    best.rms_length_m, best.rms_moment_arm_m, best.max_moment_arm_error_m, best.outlier_fraction)

@@ -122,7 +122,8 @@ class MusclePath:
         if not np.issubdtype(e.dtype, np.integer) or np.any(e < 0):
             raise GeometryFormatError("MusclePath.exponents: expected non-negative integers")
         if c.shape != (e.shape[0],) or not np.all(np.isfinite(c)):
-            raise GeometryFormatError(f"MusclePath.coefficients: expected {e.shape[0]} finite numbers, got shape {c.shape}")
+            raise GeometryFormatError(
+                f"MusclePath.coefficients: expected {e.shape[0]} finite numbers, got shape {c.shape}")
         object.__setattr__(self, "exponents", e.astype(np.int64))
         object.__setattr__(self, "coefficients", c)
 
@@ -303,7 +304,8 @@ class MuscleGeometry:
         if not isinstance(d, Mapping):
             raise GeometryFormatError(f"{source}: expected an object, got {type(d).__name__}")
         if d.get("format_version") != FORMAT_VERSION:
-            raise GeometryFormatError(f"{source}: format_version {d.get('format_version')!r}, expected {FORMAT_VERSION}")
+            raise GeometryFormatError(
+                f"{source}: format_version {d.get('format_version')!r}, expected {FORMAT_VERSION}")
         try:
             muscles = []
             for k, md in enumerate(d["muscles"]):

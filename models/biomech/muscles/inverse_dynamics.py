@@ -16,10 +16,14 @@ generalized forces follow from d'Alembert's principle (virtual work): tau_j = su
 with the body Jacobians by central differences of forward kinematics. The total ground reaction is the
 whole-body inertial-plus-gravity wrench; its centre of pressure on the floor and free moment about the
 vertical follow in closed form. It is shared between the feet by the lever rule along the line joining
-the two mid-feet (both feet share the centre of pressure's offset from that line and the direction of
-the force), which keeps the sum consistent. Where the kinematics put the centre of pressure off the
-soles (a generic model moved by another subject's angles), it is kept on them and the difference shows
-as pelvis residuals, as residual actuators do in OpenSim; otherwise the pelvis residuals vanish.
+the two mid-feet (both feet share the centre of pressure's offset from that line); each foot's force
+points at the total force's line of action at the height of the centre of mass (in a wide stance the
+ground pushes the feet inwards), which keeps the sum and its moment consistent. Where the kinematics
+put the centre of pressure off the soles (a generic model moved by another subject's angles), it is
+kept on them and the difference shows as pelvis residuals, as residual actuators do in OpenSim;
+otherwise the pelvis residuals vanish. The centre of pressure is low-pass filtered before the split (its
+noise would otherwise shift the load between the legs frame by frame); the pelvis residuals take up the
+difference.
 """
 
 from __future__ import annotations
@@ -54,6 +58,13 @@ class InverseDynamicsConfig:
         defined (flight); it is then put midway between the feet.
     foot_support_ratio: each sole runs from the calcn origin (heel) to this multiple of the
         calcn-to-toes origin distance (toe tips); centres of pressure are kept on the soles.
+    cop_lowpass_hz: the whole-body centre of pressure, which involves second derivatives of noisy
+        kinematics times the body's height, is low-pass filtered at this frequency (2nd-order
+        Butterworth, zero lag) before it is shared between the feet; 0 = not filtered. Needs the frame
+        rate (inverse_dynamics, or generalized_forces with fps).
+    forces_converge_at_com: each foot's force points at the total force's line of action at the height
+        of the centre of mass (the ground pushes the feet inwards in a wide stance) instead of parallel
+        to the total.
     path_step_s: step s of the time differences along the path.
     jacobian_step: step of the Jacobian differences (rad or m).
     """
@@ -63,6 +74,8 @@ class InverseDynamicsConfig:
     floor_height_m: float | None = None
     min_vertical_force_fraction: float = 0.2
     foot_support_ratio: float = 1.3
+    cop_lowpass_hz: float = 2.0
+    forces_converge_at_com: bool = True
     path_step_s: float = 1e-3
     jacobian_step: float = 1e-6
 
@@ -73,8 +86,11 @@ class InverseDynamicsConfig:
             raise ValueError(f"InverseDynamicsConfig.gravity_m_s2 must be >= 0, got {self.gravity_m_s2}")
         if self.floor_height_m is not None and not np.isfinite(self.floor_height_m):
             raise ValueError(f"InverseDynamicsConfig.floor_height_m must be finite or None, got {self.floor_height_m}")
+        if not (self.cop_lowpass_hz >= 0 and np.isfinite(self.cop_lowpass_hz)):
+            raise ValueError(f"InverseDynamicsConfig.cop_lowpass_hz must be >= 0, got {self.cop_lowpass_hz}")
         if not 1.0 <= self.foot_support_ratio <= 2.0:
-            raise ValueError(f"InverseDynamicsConfig.foot_support_ratio must be in [1, 2], got {self.foot_support_ratio}")
+            raise ValueError(
+                f"InverseDynamicsConfig.foot_support_ratio must be in [1, 2], got {self.foot_support_ratio}")
         if not 0 <= self.min_vertical_force_fraction < 1:
             raise ValueError(f"InverseDynamicsConfig.min_vertical_force_fraction must be in [0, 1), "
                              f"got {self.min_vertical_force_fraction}")
@@ -253,7 +269,7 @@ def _jacobians(model: SkeletonModel, q: np.ndarray, coord_idx: np.ndarray, rot0:
 
 
 def _ground_reactions(model: SkeletonModel, kin: _Kinematics, force_i: np.ndarray, torque_i: np.ndarray,
-                      config: InverseDynamicsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      config: InverseDynamicsConfig, fps: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ground reaction force, centre of pressure and free moment per foot (see the module docstring).
 
     Args:
@@ -287,6 +303,9 @@ def _ground_reactions(model: SkeletonModel, kin: _Kinematics, force_i: np.ndarra
     pz = (h * force[:, 2] - moment[:, 0]) / fy_safe
     p = np.stack([px, np.full_like(px, h), pz], axis=1)
     p = np.where(ok[:, None], p, 0.5 * (c_r + c_l))
+    if fps is not None and config.cop_lowpass_hz > 0 and p.shape[0] > 9:
+        b, a = butter(2, min(config.cop_lowpass_hz / (fps / 2), 0.99))
+        p[:, [0, 2]] = filtfilt(b, a, p[:, [0, 2]], axis=0, padlen=min(9, p.shape[0] - 1))
     free = moment[:, 1] - (p[:, 2] * force[:, 0] - p[:, 0] * force[:, 2])
     axis = c_l - c_r
     span2 = np.maximum((axis * axis).sum(1), 1e-12)
@@ -299,8 +318,19 @@ def _ground_reactions(model: SkeletonModel, kin: _Kinematics, force_i: np.ndarra
     offset = ((p - c_r) * normal).sum(1)
     limit = np.min([hk / np.maximum(np.abs((normal * uk).sum(1)), 1e-6) for hk, uk in zip(half, direction)], axis=0)
     offset = np.clip(offset, -limit, limit)[:, None] * normal
+    cop = np.stack([c_r + offset, c_l + offset], axis=1)  # (T, 2, 3)
     grf = weights[..., None] * force[:, None, :]
-    cop = np.stack([c_r + offset, c_l + offset], axis=1)
+    if config.forces_converge_at_com:
+        # Each foot's force points from its centre of pressure to the point (apex) of the total force's line
+        # of action at the height of the centre of mass: same vertical shares, inward horizontal parts,
+        # and the forces still sum to the total and meet on its line (so the moments are unchanged).
+        mass = np.array([b.mass_kg for b in model.bodies])
+        com_y = (mass @ kin.com[..., 1].T) / mass.sum()  # (T,)
+        height = np.maximum(com_y - h, 0.1)
+        shared = (weights[..., None] * cop).sum(axis=1)  # (T, 3) = p where nothing was clipped
+        apex = shared + force * (height / fy_safe)[:, None]
+        converging = weights[..., None] * (fy_safe / height)[:, None, None] * (apex[:, None] - cop)
+        grf = np.where(ok[:, None, None], converging, grf)
     return grf, cop, weights * free[:, None]
 
 
@@ -328,14 +358,14 @@ def inverse_dynamics(model: SkeletonModel, q: np.ndarray, fps: float, coordinate
     if q.ndim != 2 or q.shape[1] != model.n_coordinates:
         raise ValueError(f"q: expected (T, {model.n_coordinates}) coordinates of model {model.name}, got {q.shape}")
     qf, qd, qdd = coordinate_derivatives(q, fps, config.lowpass_hz)
-    return generalized_forces(model, qf, qd, qdd, coordinates, inertias, config)
+    return generalized_forces(model, qf, qd, qdd, coordinates, inertias, config, fps=fps)
 
 
 def generalized_forces(model: SkeletonModel, q: np.ndarray, qd: np.ndarray, qdd: np.ndarray,
                        coordinates: Sequence[str], inertias: BodyInertias | None = None,
                        config: InverseDynamicsConfig = InverseDynamicsConfig(),
-                       with_ground_reactions: bool = True) -> InverseDynamicsResult:
-    """Generalized forces at given coordinates, velocities and accelerations (no filtering).
+                       with_ground_reactions: bool = True, fps: float | None = None) -> InverseDynamicsResult:
+    """Generalized forces at given coordinates, velocities and accelerations (no filtering of q).
 
     Args:
         model: the skeletal model.
@@ -346,6 +376,8 @@ def generalized_forces(model: SkeletonModel, q: np.ndarray, qd: np.ndarray, qdd:
         config: gravity, floor and step settings (lowpass_hz unused here).
         with_ground_reactions: False gives the generalized forces of inertia and gravity alone (no
             external loads), as OpenSim's InverseDynamicsSolver without applied loads.
+        fps: frame rate of consecutive frames; given, the centre of pressure is low-pass filtered
+            (config.cop_lowpass_hz); None treats the frames as independent (no filtering).
 
     Returns:
         InverseDynamicsResult.
@@ -378,7 +410,7 @@ def generalized_forces(model: SkeletonModel, q: np.ndarray, qd: np.ndarray, qdd:
     cop = np.zeros((t, 2, 3))
     free = np.zeros((t, 2))
     if with_ground_reactions:
-        grf, cop, free = _ground_reactions(model, kin, force_i, torque_i, config)
+        grf, cop, free = _ground_reactions(model, kin, force_i, torque_i, config, fps)
         for k, side in enumerate(("r", "l")):
             b = model.body_index(FOOT_BODIES[side][0])
             m_origin = np.cross(cop[:, k] - kin.origin[:, b], grf[:, k]) + free[:, k, None] * _UP

@@ -61,7 +61,7 @@ def test_default_geometry_layout_and_parameters(geometry):
     assert geometry.coordinates == LEG_COORDINATES
     assert BIGE_MUSCLE_ORDER[:40] == tuple(f"{m}_l" for m in MUSCLE_BASE_NAMES)
     f_max = geometry.parameter_array("max_isometric_force_n")
-    assert np.all(f_max > 100) and geometry.muscles[geometry.muscle_index("soleus_r")].parameters.max_isometric_force_n > 6000
+    assert np.all(f_max > 100) and f_max[geometry.muscle_index("soleus_r")] > 6000
     assert np.all(geometry.parameter_array("min_activation") == 0.01)
     for m in geometry.muscles:  # each muscle spans only its own leg's coordinates
         assert all(c.endswith(m.name[-2:]) for c in m.path.coordinates), m.name

@@ -113,7 +113,9 @@ def test_standing_still_balances_gravity(model):
     res = inverse_dynamics(model, q, 60.0, LEGS)
     weight = sum(b.mass_kg for b in model.bodies) * 9.80665
     np.testing.assert_allclose(res.grf_n.sum(axis=1), np.tile([0.0, weight, 0.0], (30, 1)), atol=1e-6)
-    np.testing.assert_allclose(res.grf_n[:, 0], res.grf_n[:, 1], atol=1e-6)  # symmetric stance: half each
+    np.testing.assert_allclose(res.grf_n[:, :, 1], weight / 2, atol=1e-6)  # symmetric stance: half each
+    np.testing.assert_allclose(res.grf_n[:, 0, 2], -res.grf_n[:, 1, 2], atol=1e-6)  # equal and opposite lateral parts
+    assert np.all(res.grf_n[:, 0, 2] < -1.0)  # the ground pushes the right foot (z > 0) towards the middle
     np.testing.assert_allclose(res.pelvis_residuals, 0.0, atol=1e-6)
     from edge.skeleton import fk
     com = fk.centre_of_mass(model, model.default_q())
