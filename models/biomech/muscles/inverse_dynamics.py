@@ -13,7 +13,7 @@ accelerations, angular velocities and accelerations come from forward kinematics
 q(t + s) = q + qd s + qdd s^2 / 2 (second-order central differences in s), exact up to O(s^2). The
 generalized forces follow from d'Alembert's principle (virtual work): tau_j = sum_bodies
 [m (a - g) . dc/dq_j + (I alpha + omega x I omega) . dtheta/dq_j] - sum_feet [F . dp/dq_j + M . dtheta/dq_j],
-with the body Jacobians by central differences of forward kinematics. The total ground reaction is the
+with the body Jacobians by forward differences of forward kinematics. The total ground reaction is the
 whole-body inertial-plus-gravity wrench; its centre of pressure on the floor and free moment about the
 vertical follow in closed form. It is shared between the feet by the lever rule along the line joining
 the two mid-feet (both feet share the centre of pressure's offset from that line); each foot's force
@@ -77,7 +77,7 @@ class InverseDynamicsConfig:
     cop_lowpass_hz: float = 2.0
     forces_converge_at_com: bool = True
     path_step_s: float = 1e-3
-    jacobian_step: float = 1e-6
+    jacobian_step: float = 1e-7
 
     def __post_init__(self) -> None:
         if not (self.lowpass_hz >= 0 and np.isfinite(self.lowpass_hz)):
@@ -253,18 +253,16 @@ def _body_kinematics(model: SkeletonModel, q, qd, qdd, s: float) -> _Kinematics:
     return _Kinematics(rot[1], pos[1], com[1], acc, omega, alpha)
 
 
-def _jacobians(model: SkeletonModel, q: np.ndarray, coord_idx: np.ndarray, rot0: np.ndarray, eps: float):
-    """Mass-centre, origin and angular Jacobians: each (T, n_j, nb, 3)."""
+def _jacobians(model: SkeletonModel, q: np.ndarray, coord_idx: np.ndarray, kin: _Kinematics, eps: float):
+    """Mass-centre, origin and angular Jacobians by forward differences from kin's poses: each (T, n_j, nb, 3)."""
     t, n_j = q.shape[0], len(coord_idx)
     dq = np.zeros((n_j, 1, q.shape[1]))
     dq[np.arange(n_j), 0, coord_idx] = eps
-    stacked = np.concatenate([(q[None] + dq).reshape(-1, q.shape[1]), (q[None] - dq).reshape(-1, q.shape[1])])
-    rot, pos, com = _poses(model, stacked)
-    shape = (2, n_j, t)
-    rot, pos, com = (x.reshape(shape + x.shape[1:]) for x in (rot, pos, com))
-    jc = (com[0] - com[1]) / (2 * eps)
-    jo = (pos[0] - pos[1]) / (2 * eps)
-    jw = _vee_skew((rot[0] - rot[1]) / (2 * eps) @ np.swapaxes(rot0, -1, -2)[None])
+    rot, pos, com = _poses(model, (q[None] + dq).reshape(-1, q.shape[1]))
+    rot, pos, com = (x.reshape((n_j, t) + x.shape[1:]) for x in (rot, pos, com))
+    jc = (com - kin.com[None]) / eps
+    jo = (pos - kin.origin[None]) / eps
+    jw = _vee_skew((rot - kin.rot[None]) / eps @ np.swapaxes(kin.rot, -1, -2)[None])
     return (np.swapaxes(x, 0, 1) for x in (jc, jo, jw))
 
 
@@ -403,7 +401,7 @@ def generalized_forces(model: SkeletonModel, q: np.ndarray, qd: np.ndarray, qdd:
     force_i = mass[None, :, None] * (kin.acc - g)  # (T, nb, 3) inertial + gravity wrench per body
     torque_i = (inertia_world @ kin.alpha[..., None])[..., 0] + np.cross(
         kin.omega, (inertia_world @ kin.omega[..., None])[..., 0])
-    jc, jo, jw = _jacobians(model, q, idx, kin.rot, config.jacobian_step)  # (T, n_j, nb, 3)
+    jc, jo, jw = _jacobians(model, q, idx, kin, config.jacobian_step)  # (T, n_j, nb, 3)
     tau = np.einsum("tbk,tjbk->tj", force_i, jc) + np.einsum("tbk,tjbk->tj", torque_i, jw)
     t = q.shape[0]
     grf = np.zeros((t, 2, 3))

@@ -139,7 +139,7 @@ def solve_reserve_qp(a_mat: np.ndarray, target: np.ndarray, lower: np.ndarray, u
     With y = weight (target - A x) the optimum is x = clip(A'y, lower, upper), so only the J-dimensional
     equation G(y) = y / weight + A clip(A'y) - target = 0 remains: the gradient of a convex, piecewise
     quadratic dual function phi. Semismooth Newton on it (Jacobian I / weight + A_free A_free', J x J)
-    with Armijo backtracking on phi (all candidate steps evaluated at once) converges in a few
+    with Armijo backtracking on phi converges in a few
     iterations and is exact once the set of free variables settles.
 
     Args:
@@ -161,8 +161,8 @@ def solve_reserve_qp(a_mat: np.ndarray, target: np.ndarray, lower: np.ndarray, u
     steps = 0.5 ** np.arange(_ARMIJO_STEPS)
     eye = np.eye(j) / weight
 
-    def phi(y: np.ndarray) -> np.ndarray:  # y (..., B, J) -> (..., B)
-        z = np.einsum("bnj,...bj->...bn", a_t, y)
+    def phi(y: np.ndarray) -> np.ndarray:  # the dual function (to minimise), (B, J) -> (B,)
+        z = np.einsum("bnj,bj->bn", a_t, y)
         x = np.clip(z, lower, upper)
         return (y * y).sum(-1) / (2 * weight) - (y * target).sum(-1) + (z * x - 0.5 * x * x).sum(-1)
 
@@ -178,12 +178,20 @@ def solve_reserve_qp(a_mat: np.ndarray, target: np.ndarray, lower: np.ndarray, u
         free = (z > lower) & (z < upper)
         jac = eye + (a_mat * free[:, None, :]) @ a_t  # (B, J, J)
         dy = -np.linalg.solve(jac, g[..., None])[..., 0]
-        trial = y[None] + steps[:, None, None] * dy[None]  # (S, B, J)
-        wanted = phi(y)[None] + _ARMIJO_SIGMA * steps[:, None] * (g * dy).sum(-1)[None]
-        ok = phi(trial) <= wanted  # (S, B)
-        first = np.where(ok.any(axis=0), ok.argmax(axis=0), -1)
-        move = (first >= 0) & ~converged
-        y = np.where(move[:, None], trial[np.maximum(first, 0), np.arange(b)], y)
+        # Backtracking: the full step first; shorter ones only for the frames still waiting.
+        f0, slope = phi(y), (g * dy).sum(-1)
+        pending = np.flatnonzero(~converged)
+        for step in steps:
+            if pending.size == 0:
+                break
+            trial = y[pending] + step * dy[pending]
+            z_t = np.einsum("bnj,bj->bn", a_t[pending], trial)
+            x_t = np.clip(z_t, lower[pending], upper[pending])
+            f_t = ((trial * trial).sum(-1) / (2 * weight) - (trial * target[pending]).sum(-1)
+                   + (z_t * x_t - 0.5 * x_t * x_t).sum(-1))
+            accept = f_t <= f0[pending] + _ARMIJO_SIGMA * step * slope[pending]
+            y[pending[accept]] = trial[accept]
+            pending = pending[~accept]
     x = np.clip(np.einsum("bnj,bj->bn", a_t, y), lower, upper)
     return x, converged
 
