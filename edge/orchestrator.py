@@ -193,9 +193,9 @@ class Orchestrator:
 
 
 def run_remote_overlay(settings: StationSettings, out_dir: Path, headless: bool,
-                       max_duration_s: float | None = None) -> dict[str, Any]:
+                       max_duration_s: float | None = None, stop_event: Any = None) -> dict[str, Any]:
     """Run only the overlay, connected to a station elsewhere (``settings.bus.host``), until Ctrl-C,
-    the window is closed, or ``max_duration_s`` has passed.
+    the window is closed, ``max_duration_s`` has passed, or ``stop_event`` (a threading.Event) is set.
 
     Returns:
         The overlay's statistics (frames written, render and capture-to-overlay latency).
@@ -213,7 +213,7 @@ def run_remote_overlay(settings: StationSettings, out_dir: Path, headless: bool,
     deadline = None if max_duration_s is None else time.monotonic() + max_duration_s
     try:
         while process.is_alive() and not quit_requested.is_set():
-            if deadline is not None and time.monotonic() > deadline:
+            if (deadline is not None and time.monotonic() > deadline) or (stop_event is not None and stop_event.is_set()):
                 break
             time.sleep(0.1)
     except KeyboardInterrupt:

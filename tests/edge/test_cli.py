@@ -119,10 +119,14 @@ def test_a_remote_overlay_draws_jpeg_frames_sent_over_tcp(clip, tmp_path):
     station = replace(base, bus=bus, camera=replace(base.camera, source=source, forward=ImageEncoding.JPEG),
                       lifter=replace(base.lifter, calibration_frames=10))
     remote: dict = {}
+    done = threading.Event()
     viewer = threading.Thread(target=lambda: remote.update(
-        run_remote_overlay(station, tmp_path / "remote", headless=True, max_duration_s=8.0)))
+        run_remote_overlay(station, tmp_path / "remote", headless=True, max_duration_s=120.0, stop_event=done)))
     viewer.start()
+    time.sleep(3.0)  # the viewer process is up and connecting (ZeroMQ retries) before the 2-s clip plays
     Orchestrator(station, tmp_path / "station").run()
+    time.sleep(1.0)  # the last frames are on their way
+    done.set()
     viewer.join(30)
     assert not viewer.is_alive()
     assert remote["frames_written"] >= N_FRAMES // 2
