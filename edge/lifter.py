@@ -12,7 +12,8 @@ Algorithm:
    pinhole with the configured field of view, at the camera centre = ground origin) and the floor
    height (lowest foot marker). Then the buffered frames are solved and emitted in order: a one-time
    start-up delay of the calibration window.
-2. Tracking: per frame, marker IK (``edge.ik``) on the exported model, warm-started from the previous
+2. Tracking: per frame, marker IK (``edge.ik``; or OpenSim's own IK on x86-64, ``ik_backend``, as a
+   reference) on the exported model, warm-started from the previous
    frame, fitting both the world landmarks (hip-centred, rotated into the ground frame) and the image
    landmarks (reprojected through the camera), weighted by visibility, with two squat priors: feet
    flat on the floor, and the centre of mass over the feet.
@@ -54,6 +55,13 @@ STANDING_OFFSET_MARKERS = ("LShoulder", "RShoulder", "LHip", "RHip", "LKnee", "R
                            "LHeel", "RHeel", "LBigToe", "RBigToe")
 
 
+class IKBackend(enum.Enum):
+    """Which solver fits the model per frame."""
+
+    NUMPY = "numpy"  # edge.ik.MarkerIK: world and image landmarks, squat priors; runs everywhere
+    OPENSIM = "opensim"  # OpenSim's InverseKinematicsSolver on the world landmarks (x86-64 only; reference)
+
+
 class ScalingMode(enum.Enum):
     """How the generic model is scaled to the subject."""
 
@@ -93,6 +101,7 @@ class LifterConfig:
     # observed standing skeleton and the model's neutral standing pose, and subtract it afterwards
     standing_offsets: bool = True
     reinit_gap_s: float = 0.5
+    ik_backend: IKBackend = IKBackend.NUMPY
     ik: IKConfig = field(default_factory=IKConfig)
     scaling_settings: ScalingConfig = field(default_factory=ScalingConfig)
     smoothing: OneEuroConfig = field(default_factory=OneEuroConfig)
@@ -105,6 +114,10 @@ class LifterConfig:
         if self.world_weight < 0 or self.image_weight < 0 or self.world_weight + self.image_weight <= 0:
             raise ValueError(f"world_weight and image_weight must be >= 0 and not both 0, got "
                              f"{self.world_weight}, {self.image_weight}")
+        if self.ik_backend is IKBackend.OPENSIM and (self.image_weight != 0 or self.scaling is not ScalingMode.NONE):
+            raise ValueError("ik_backend 'opensim' fits world landmarks on the generic model only: "
+                             f"set image_weight = 0 and scaling = 'none' (got {self.image_weight}, "
+                             f"{self.scaling.value!r})")
         if self.min_standing_frames < 5 or self.reinit_gap_s <= 0:
             raise ValueError("min_standing_frames must be >= 5 and reinit_gap_s > 0")
 
@@ -263,6 +276,13 @@ class Lifter:
                 model = model.scaled(scaling.body_scales)
         self.model = model
         self._ik = MarkerIK(model, MARKER_NAMES, cfg.ik)
+        self._tracker = self._ik
+        if cfg.ik_backend is IKBackend.OPENSIM:
+            from edge.ik_opensim import OpenSimIKConfig, OpenSimMarkerIK, default_model_files
+
+            osim_path, marker_set = default_model_files()
+            self._tracker = OpenSimMarkerIK(osim_path, MARKER_NAMES, OpenSimIKConfig(fixed_coordinates=cfg.ik.fixed_coordinates),
+                                            marker_set_path=marker_set, coordinate_names=model.coordinate_names)
         fov = cfg.long_side_fov_deg
         if width < height:  # portrait: the long side is vertical
             fov = float(np.degrees(2 * np.arctan(np.tan(np.radians(fov) / 2) * width / height)))
@@ -337,11 +357,14 @@ class Lifter:
             self._q = self._initial_pose(world_m, weights, image_px)
             self._filter.reset()
         cfg = self.config
-        result = self._ik.solve(
-            self._q,
-            world_m=world_m if cfg.world_weight > 0 else None, world_weights=weights * cfg.world_weight,
-            image_xy=image_px if cfg.image_weight > 0 else None, image_weights=weights * cfg.image_weight,
-            camera=self.camera)
+        if cfg.ik_backend is IKBackend.OPENSIM:
+            result = self._tracker.solve(self._q, world_m=world_m, world_weights=weights * cfg.world_weight)
+        else:
+            result = self._ik.solve(
+                self._q,
+                world_m=world_m if cfg.world_weight > 0 else None, world_weights=weights * cfg.world_weight,
+                image_xy=image_px if cfg.image_weight > 0 else None, image_weights=weights * cfg.image_weight,
+                camera=self.camera)
         self._q = result.q
         coords = self._to_output(result.q)
         coords = self._filter(coords, pose.t_capture_ns)

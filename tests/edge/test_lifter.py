@@ -171,3 +171,27 @@ def test_standing_calibration_removes_a_constant_world_landmark_bias(model):
         i = BIGE_COORDINATES.index("knee_angle_r")
         errors[offsets] = np.sqrt(np.mean((est[:, i] - to_bige(model, q)[:, i]) ** 2))
     assert errors[True] < 1.5 < errors[False]
+
+
+@pytest.mark.opensim
+def test_opensim_backend_tracks_the_same_squat(model):
+    pytest.importorskip("opensim", reason="opensim (x86-64 only) is not installed")
+    from edge.lifter import IKBackend
+
+    q = squat_truth(model, n_stand=35, n_squat=30)
+    config = LifterConfig(ik_backend=IKBackend.OPENSIM, image_weight=0.0, world_weight=1.0,
+                          smoothing=OneEuroConfig(min_cutoff_hz=0.0))
+    lifter = Lifter(config, model)
+    out = [k for p in poses_from_truth(model, q, 60.0) for k in lifter.process(p)]
+    est = np.array([k.coordinates for k in out])
+    truth = to_bige(model, q)
+    for name in ("hip_flexion_r", "knee_angle_r", "knee_angle_l"):
+        i = BIGE_COORDINATES.index(name)
+        assert np.sqrt(np.mean((est[:, i] - truth[:, i]) ** 2)) < 2.0, name
+
+
+def test_opensim_backend_needs_world_only_generic_model():
+    from edge.lifter import IKBackend
+
+    with pytest.raises(ValueError, match="image_weight = 0"):
+        LifterConfig(ik_backend=IKBackend.OPENSIM)
