@@ -193,6 +193,10 @@ def view_yaw_deg(world_xyz: np.ndarray) -> float:
     return math.degrees(math.atan2(abs(d[2]), abs(d[0])))
 
 
+MAX_PLAUSIBLE_FPPA_DEG = 40.0
+"""Largest frontal-plane knee angle shown; dynamic valgus in squats stays well below (~10-25 deg)."""
+
+
 def live_angles_deg(coordinates_deg: np.ndarray | None, image_xyz: np.ndarray | None,
                     image_size_px: tuple[int, int], world_xyz: np.ndarray | None = None,
                     max_view_yaw_deg: float = 30.0) -> dict[str, float]:
@@ -201,6 +205,8 @@ def live_angles_deg(coordinates_deg: np.ndarray | None, image_xyz: np.ndarray | 
 
     FPPA is only meaningful on a roughly frontal view: when ``world_xyz`` is given and the pelvis
     is turned more than ``max_view_yaw_deg`` from the camera (``view_yaw_deg``), both FPPAs are NaN.
+    It is also NaN beyond ``MAX_PLAUSIBLE_FPPA_DEG``: with the knees bent toward the camera (seated,
+    deep squat) the 2-D hip-knee-ankle angle is a projection artefact, not a knee alignment.
 
     Args:
         coordinates_deg: (33,) BIGE coordinates, or None when no valid kinematics.
@@ -221,6 +227,7 @@ def live_angles_deg(coordinates_deg: np.ndarray | None, image_xyz: np.ndarray | 
         out[f"hip_{s}"] = hip_flexion_deg(coordinates_deg, s) if have_q else nan
         out[f"knee_{s}"] = knee_flexion_deg(coordinates_deg, s) if have_q else nan
         out[f"ankle_{s}"] = ankle_flexion_deg(coordinates_deg, s) if have_q else nan
-        out[f"fppa_{s}"] = frontal_knee_alignment_deg(image_xyz, s, image_size_px) if frontal else nan
+        fppa = frontal_knee_alignment_deg(image_xyz, s, image_size_px) if frontal else nan
+        out[f"fppa_{s}"] = fppa if abs(fppa) <= MAX_PLAUSIBLE_FPPA_DEG else nan
     out["trunk"] = trunk_lean_deg(coordinates_deg) if coordinates_deg is not None else nan
     return out

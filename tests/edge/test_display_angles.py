@@ -116,3 +116,11 @@ def test_view_yaw_and_fppa_hidden_on_oblique_views():
     assert live_angles_deg(None, lm, (640, 480), world, max_view_yaw_deg=50.0)["fppa_r"] > 0.0
     assert math.isnan(live_angles_deg(None, lm, (640, 480), world, max_view_yaw_deg=30.0)["fppa_r"])
     assert math.isnan(view_yaw_deg(np.full((N_LANDMARKS, 3), np.nan)))
+
+
+def test_implausible_fppa_of_knees_bent_toward_the_camera_is_hidden():
+    # knees 80 px inward of the hip-ankle line over a 100 px segment: ~116 deg, a projection artefact
+    lm = legs_px((280, 200), (360, 300), (280, 400), (360, 200), (280, 300), (360, 400))
+    assert abs(frontal_knee_alignment_deg(lm, "r", (640, 480))) > 40.0
+    angles = live_angles_deg(None, lm, (640, 480))
+    assert math.isnan(angles["fppa_r"]) and math.isnan(angles["fppa_l"])
