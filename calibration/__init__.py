@@ -1,0 +1,1 @@
+"""Calibration: pinhole camera, gravity/floor alignment, subject scaling."""

@@ -1,0 +1,1 @@
+"""TensorRT export and engine building for the BIGE generator (the generator issue; nothing here yet)."""
