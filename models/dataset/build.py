@@ -49,7 +49,7 @@ from edge.paths import PROJECT_ROOT, shared_dir
 from models.biomech import metrics as bm
 from models.biomech.muscles.geometry import BIGE_MUSCLE_ORDER
 from models.dataset import samples as ds
-from models.dataset.shards import read_npz, write_npz
+from models.dataset.shards import read_npz, sha256_file, write_npz
 
 FORMAT_VERSION = 1
 """Version of the folder layout, array names and manifest schema; bump on any incompatible change."""
@@ -296,8 +296,6 @@ def load_split(path: str | os.PathLike[str], split: Split | str) -> dict[str, np
         FileNotFoundError, ValueError: not a dataset folder, unknown split, or a shard whose SHA-256
             differs from the manifest (file named).
     """
-    from models.dataset.shards import sha256_file
-
     try:
         split = Split(split) if not isinstance(split, Split) else split
     except ValueError:
