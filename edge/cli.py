@@ -8,6 +8,7 @@
 - ``bige overlay --host HOST``: the overlay alone, on another machine, fed by a station over the network.
 - ``bige bench --json FILE``: sustained fps and per-stage latency percentiles on a 640x480 source.
 - ``bige metrics FILE.mot ...``: BIGE's evaluation metrics as JSON (``models.biomech.metrics``).
+- ``bige dataset [--out DIR] [--synthetic N] [--seed S]``: the versioned training dataset (``models.dataset``).
 - ``bige recover DIR``: rebuild a session's kinematics.mot from its journal after a crash.
 - ``bige settings``: print every station setting with its default, as TOML.
 """
@@ -176,10 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     from models.biomech import metrics_cli
+    from models.dataset import build as dataset_cli
 
     metrics = sub.add_parser("metrics", help="BIGE's evaluation metrics (Tables 2 and 3) of .mot files, as JSON")
     metrics_cli.add_arguments(metrics)
     metrics.set_defaults(func=metrics_cli.run)
+
+    dataset = sub.add_parser("dataset", help="build a versioned training dataset for the BIGE generator")
+    dataset_cli.add_arguments(dataset)
+    dataset.set_defaults(func=dataset_cli.run)
 
     recover = sub.add_parser("recover", help="rebuild a crashed session's kinematics.mot from its journal")
     recover.add_argument("folder")
