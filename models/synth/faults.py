@@ -83,7 +83,7 @@ class RepMeasures:
     peak_knee_deg: float  # mean of both knees at the bottom
     trunk_lean_deg: float  # torso inclination from vertical at the bottom
     knee_medial_shift_m: float  # mean of both knees, relative to the first frame
-    heel_rise_m: float  # the higher heel, at the bottom, relative to the first frame
+    heel_rise_m: float  # the higher heel, at the bottom, over its toe tip, relative to the first frame
     knee_asymmetry_deg: float  # |right - left| knee flexion at the bottom
     hip_asymmetry_deg: float  # |right - left| hip flexion at the bottom (reported, not thresholded)
     com_shift_m: float  # |sideways centre-of-mass shift| relative to the ankles' midpoint, vs the first frame
@@ -170,10 +170,14 @@ def measure_rep(coords_bige: np.ndarray, fps: float, model: SkeletonModel) -> Re
         medial.append(float((knee_rel[1] - knee_rel[0]) @ axis))
 
     heel_rise = []
-    for side in ("r", "l"):
-        calcn, local = sole_points(side)["heel"]
-        heel = transforms[:, body(calcn), :3, :3] @ local + transforms[:, body(calcn), :3, 3]
-        heel_rise.append(heel[1, 1] - heel[0, 1])
+    for side in ("r", "l"):  # heel height over the toe tip: blind to where the whole body sits (real trials
+        points = sole_points(side)  # measured on another model's segment lengths float or sink as a whole)
+        height = {}
+        for name in ("heel", "toe"):
+            b, local = points[name]
+            height[name] = (transforms[:, body(b), :3, :3] @ local + transforms[:, body(b), :3, 3])[:, 1]  # (2,)
+        over_toe = height["heel"] - height["toe"]
+        heel_rise.append(over_toe[1] - over_toe[0])
 
     ankle_mid_z = (centres[:, body("talus_r"), 2] + centres[:, body("talus_l"), 2]) / 2
     com_offset = com[:, 2] - ankle_mid_z

@@ -64,3 +64,17 @@ def test_real_asymmetric_trial_measures_asymmetry() -> None:
     assert m.knee_asymmetry_deg > faults.ASYMMETRY_KNEE_DEG  # the trial's deliberate asymmetry (~19 deg)
     assert "asymmetry" in faults.labels_from_measures(m)
     assert 0.5 < m.descent_s < 3.0 and 0.5 < m.ascent_s < 3.0
+
+
+def test_heel_rise_ignores_the_whole_body_sinking() -> None:
+    """Real trials are measured on another model's segment lengths, so the whole body may sink or
+    float over a rep; only the heel rising over its toe is a heel lift."""
+    from edge.synthetic.squat_motion import SquatMotionConfig, squat_motion
+
+    _, coords = squat_motion(SquatMotionConfig(reps=1, fps=60.0))
+    sunk = coords.copy()
+    sunk[:, BIGE_COORDINATES.index("pelvis_ty")] -= np.linspace(0.0, 0.05, len(coords))  # 5 cm lower by the end
+    model = load_default()
+    planted = faults.measure_rep(coords, 60.0, model).heel_rise_m
+    assert abs(planted) < 0.003
+    assert faults.measure_rep(sunk, 60.0, model).heel_rise_m == pytest.approx(planted, abs=1e-6)
