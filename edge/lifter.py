@@ -263,7 +263,8 @@ class Lifter:
         width, height = next(iter(size))
         world = np.stack([p.world_xyz for p in detected]).astype(np.float64)
         vis = np.stack([p.visibility for p in detected]).astype(np.float64)
-        self._update_gravity(world, vis)
+        standing = self._standing_mask(world)
+        self._update_gravity(world[standing])
         model = self.generic_model
         if cfg.scaling is not ScalingMode.NONE:
             scaling = estimate_scaling(model, world, vis, cfg.scaling_settings)
@@ -288,7 +289,6 @@ class Lifter:
             fov = float(np.degrees(2 * np.arctan(np.tan(np.radians(fov) / 2) * width / height)))
         self._intrinsics = PinholeCamera.from_fov(width, height, fov)
         self._set_camera()
-        standing = (knee_bend_deg(world) < cfg.standing_knee_deg).all(axis=-1)
         if cfg.standing_offsets and standing.mean() >= STANDING_SHARE:
             self._world_offset_m = self._standing_offsets(world[standing])
             log.info("lifter: standing calibration, world-landmark offsets up to %.1f cm",
@@ -317,9 +317,13 @@ class Lifter:
         offsets[rows] = obs - mod @ turn.T
         return offsets
 
-    def _update_gravity(self, world: np.ndarray, vis: np.ndarray) -> None:
-        standing = (knee_bend_deg(world) < self.config.standing_knee_deg).all(axis=-1)
-        self._standing.extend(world[standing])
+    def _standing_mask(self, world: np.ndarray) -> np.ndarray:
+        """(N,) True for frames of world landmarks (N, 33, 3) with both knees straighter than the setting."""
+        return (knee_bend_deg(world) < self.config.standing_knee_deg).all(axis=-1)
+
+    def _update_gravity(self, world_standing: np.ndarray) -> None:
+        """Add standing frames (N, 33, 3); estimate gravity from them once there are enough."""
+        self._standing.extend(world_standing)
         if len(self._standing) >= self.config.min_standing_frames:
             self.alignment = estimate_floor_alignment(np.stack(self._standing))
             self._gravity_from_standing = True
@@ -338,8 +342,8 @@ class Lifter:
             return self._emit(pose, valid=False, coords=self._last_output, rms=float("nan"), t0=t0)
         if not self._gravity_from_standing:
             world = pose.world_xyz[None].astype(np.float64)
-            if (knee_bend_deg(world) < self.config.standing_knee_deg).all():
-                self._update_gravity(world, pose.visibility[None])
+            if self._standing_mask(world)[0]:
+                self._update_gravity(world)
                 if self._gravity_from_standing:
                     log.info("lifter: gravity re-estimated from standing frames, camera pitch %.1f deg",
                              self.alignment.camera_pitch_deg)
