@@ -25,16 +25,23 @@ from edge.synthetic.source import SyntheticSource, SyntheticSourceConfig
 from edge.synthetic.squat_motion import SquatMotionConfig
 
 
-def render_clip(path: Path, reps: int = 3, azimuth_deg: float = 30.0) -> Path:
-    """Write the synthetic subject squatting to an mp4v clip at 640x480, 30 fps."""
-    config = SyntheticSourceConfig(motion=SquatMotionConfig(reps=reps), realtime=False)
-    config = dataclasses.replace(config, mannequin=dataclasses.replace(config.mannequin, azimuth_deg=azimuth_deg))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), config.motion.fps, (640, 480))
+def render_clip(path: Path, config: SyntheticSourceConfig, max_frames: int | None = None) -> Path:
+    """Write the synthetic subject (rendered as fast as possible) to an mp4v clip at the motion's fps.
+
+    Args:
+        path: the .mp4 to write.
+        config: what to film (its ``realtime`` setting is ignored).
+        max_frames: stop after this many frames (default: the whole motion).
+    """
+    size = (config.mannequin.width_px, config.mannequin.height_px)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), config.motion.fps, size)
     if not writer.isOpened():
         raise RuntimeError(f"cannot write {path} (OpenCV mp4v)")
-    with SyntheticSource(config) as source:
-        while (frame := source.read()) is not None:
+    n_frames = 0
+    with SyntheticSource(dataclasses.replace(config, realtime=False, loop=False)) as source:
+        while (max_frames is None or n_frames < max_frames) and (frame := source.read()) is not None:
             writer.write(frame.image_bgr)
+            n_frames += 1
     writer.release()
     return path
 
@@ -49,7 +56,9 @@ def bench(settings: StationSettings, source: Path | None = None) -> dict[str, An
     """Run both measurements; returns the JSON-ready result."""
     with tempfile.TemporaryDirectory(prefix="bige-bench-") as tmp:
         tmp_path = Path(tmp)
-        clip = source if source is not None else render_clip(tmp_path / "bench.mp4")
+        config = SyntheticSourceConfig(motion=SquatMotionConfig(reps=3))
+        config = dataclasses.replace(config, mannequin=dataclasses.replace(config.mannequin, azimuth_deg=30.0))
+        clip = source if source is not None else render_clip(tmp_path / "bench.mp4", config)
         throughput = _run(settings, clip, realtime=False, out=tmp_path / "throughput")
         realtime = _run(settings, clip, realtime=True, out=tmp_path / "realtime")
     stages = {k: v for k, v in realtime["latency_ms"].items()

@@ -12,12 +12,13 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.bench import render_clip
 from edge.cli import main, to_toml
 from edge.config_io import load_toml
 from edge.motion_io import read_mot
 from edge.orchestrator import Orchestrator
 from edge.settings import load_settings
-from edge.synthetic.source import SyntheticSource, SyntheticSourceConfig
+from edge.synthetic.source import SyntheticSourceConfig
 from edge.synthetic.squat_motion import SquatMotionConfig
 
 N_FRAMES = 60
@@ -26,16 +27,9 @@ N_FRAMES = 60
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     """A 2-second 640x480 clip of the synthetic subject squatting."""
-    path = tmp_path_factory.mktemp("clip") / "squat.mp4"
     config = SyntheticSourceConfig(motion=SquatMotionConfig(reps=1, stand_start_s=2.0, stand_end_s=0.0, tempo_s=2.0,
-                                                            pause_s=0.0), realtime=False)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (640, 480))
-    with SyntheticSource(config) as source:
-        for _ in range(N_FRAMES):
-            frame = source.read()
-            writer.write(frame.image_bgr)
-    writer.release()
-    return path
+                                                            pause_s=0.0))
+    return render_clip(tmp_path_factory.mktemp("clip") / "squat.mp4", config, max_frames=N_FRAMES)
 
 
 @pytest.fixture
