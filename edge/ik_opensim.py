@@ -9,25 +9,44 @@ Inputs: an .osim model (pose2sim's ``Model_Pose2Sim_simple.osim`` with ``Markers
 any scaled model file carrying the markers), the marker names, per frame the target marker positions
 (M, 3) in the ground frame (metres) and per-marker weights. Output: ``edge.ik.IKResult``.
 
-Algorithm: OpenSim minimises sum_i w_i |m_i(q) - x_i|^2 over the coordinates, within the coordinates
-the model clamps, with the fixed coordinates locked at their warm-start values. The observations go
-into an in-memory ``MarkersReference`` (a ``TimeSeriesTableVec3``; a marker with weight 0 or NaN
-becomes a missing observation, which OpenSim ignores). ``solve`` builds a one-frame reference and
-solver and assembles from the warm start (OpenSim's solver copies its reference, so a live stream
-cannot feed a solver frame by frame); ``solve_sequence`` puts a whole trial in one table, assembles
-the first frame and tracks the rest, each from the previous solution (OpenSim's IK tool's scheme).
+Objective: MarkerIK's, less its foot-flat and balance terms (OpenSim's IK has no such goals):
+
+    sum_i w_i |m_i(q) - x_i|^2  +  sum_k s_k (q_k - prior_k)^2  +  t sum_k (q_k - start_k)^2
+
+within the coordinates the model clamps, with the fixed coordinates locked at their warm-start values.
+The priors (s_k, on what the markers barely observe) and the temporal term (t) go in as OpenSim
+coordinate goals. OpenSim normalises its marker goal, 1/2 sum w_i r_i^2 / sum w_i, and adds each
+coordinate goal as c_k (q_k - v_k)^2 / 2, so c_k = (s_k + t) / sum w_i and v_k = (s_k prior_k +
+t start_k) / (s_k + t) make its objective MarkerIK's divided by 2 sum w_i. The observations go into an
+in-memory ``MarkersReference``; a marker with weight 0 or NaN becomes a missing observation, which
+OpenSim ignores. Each frame builds a one-frame reference and solver and assembles from the warm start
+(OpenSim's solver copies its reference, so a stream cannot feed one solver frame by frame, and its
+``track`` cannot change goal weights, which follow the visible markers' total weight).
+
+Convergence: OpenSim's optimiser (Simbody's L-BFGS-B) stops when the largest projected gradient of
+its normalised objective is below ``accuracy``. Near the optimum that leaves an error
+dq = W H^-1 g, W = sum w_i, |g_k| <= accuracy, with H = J'J + diag(s + t) MarkerIK's Gauss-Newton
+Hessian: small where the markers observe a coordinate, large along directions they barely observe.
+Without the priors, pelvis tilt, lumbar flexion and hip flexion form such a valley (smallest
+eigenvalue ~2e-3 m^2/rad^2 on a squat), and at OpenSim's default 1e-5 the optimiser stopped
+up to ~5 deg along it, at a point set by its iteration count: inputs moved by 1e-9 m moved hip
+flexion by 3-5 deg. With the priors the valley is gone, and the pelvis, lumbar and leg angles stay
+within that bound of the optimum (tests/edge/test_ik_opensim.py, which keeps the optimum off the
+range limits: at a limit L-BFGS-B's other stopping rule, too little decrease of the objective, can
+end it a few tenths of a degree earlier). What stays loose are the directions only a weak prior
+holds: arm flexion against arm rotation (the model's shoulder is in gimbal lock at arm_add = -90 deg,
+hanging arms) and forearm rotation.
 
 Translation (``WorldTargets``): MarkerIK's world term compares markers relative to their mid-hip, so
 it ignores where the targets are and keeps the pelvis translation at its warm start. HIP_CENTRED (the
 default, MarkerIK's meaning) moves the targets so their mid-hip lies on the warm-start model's
-mid-hip, lets OpenSim fit the translation with the angles, and returns the warm start's translation
-(as MarkerIK does), so absolute and hip-centred targets give the same angles. ABSOLUTE takes the
-targets as ground-frame positions and returns the fitted translation. Either way OpenSim's problem
-has a free translation, where MarkerIK pins the two mid-hips together: on exact markers both reach
-the same pose; on noisy ones the free translation spreads the misfit over all markers, and angles
-the markers barely observe (hip rotation with straight legs) differ by degrees between the two.
-(Pinning a virtual mid-hip marker with a heavy weight would make the objectives equal, but OpenSim
-normalises its marker goal by the total weight, and its optimiser then stops far from the optimum.)
+mid-hip, lets OpenSim fit the translation with the angles (no coordinate goal on it), and returns the
+warm start's translation (as MarkerIK does), so absolute and hip-centred targets give the same angles.
+ABSOLUTE takes the targets as ground-frame positions and returns the fitted translation. Either way
+OpenSim's problem has a free translation, where MarkerIK pins the two mid-hips together: on exact
+markers both reach the same pose; on noisy ones the free translation spreads the misfit over all
+markers, and the two fits differ by degrees where that misfit is large (real landmarks: up to
+~15 deg of hip flexion on a sit-to-stand, scripts/compare_ik_opensim.py).
 
 OpenSim has no Linux aarch64 wheel (Jetson): it is imported only when a solver is built, with a
 clear error where it is missing.
@@ -61,19 +80,32 @@ class OpenSimIKConfig:
     """Settings of OpenSim's marker IK."""
 
     targets: WorldTargets = WorldTargets.HIP_CENTRED
-    # OpenSim's IK accuracy (convergence tolerance of its optimiser); 1e-5 is OpenSim's and pose2sim's
-    # setting. On exact squat markers it stops ~2 deg (pelvis tilt) short of the exact fit; 1e-6 agrees
-    # with edge.ik.MarkerIK within 1 deg at several times the cost (tests/edge/test_ik_opensim.py)
-    accuracy: float = 1e-5
+    # OpenSim's IK accuracy: the optimiser stops when no coordinate's (projected) gradient of OpenSim's
+    # normalised objective exceeds it (module docstring). On 40 frames of real landmarks (opencap_sts,
+    # scripts/compare_ik_opensim.py), moving the inputs by 1e-9 m moves the result by up to 0.09 deg at
+    # 1e-6 (hip flexion 0.01) against 0.85 deg at 1e-5 (hip flexion 0.24), for about twice the time
+    # (~120 against ~65 ms a frame there, on a loaded core; OpenSim's 1e-5 without the priors took as
+    # long as 1e-6 with them, and moved hip flexion by 2.7 deg)
+    accuracy: float = 1e-6
     # locked at the warm start's values; MarkerIK's default set (edge.ik.IKConfig)
     fixed_coordinates: tuple[str, ...] = IKConfig.fixed_coordinates
+    # MarkerIK's priors and temporal weight, in its units (per rad^2, against marker errors in m^2);
+    # defaults: MarkerIK's
+    prior_weights: tuple[tuple[str, float], ...] = IKConfig.prior_weights
+    temporal_weight: float = IKConfig.temporal_weight
 
     def __post_init__(self) -> None:
         if not isinstance(self.targets, WorldTargets):
             raise ValueError(f"targets must be a WorldTargets, got {self.targets!r}")
         if not 0 < self.accuracy < 1:
             raise ValueError(f"accuracy must be in (0, 1), got {self.accuracy}")
+        if not self.temporal_weight >= 0:
+            raise ValueError(f"temporal_weight must be >= 0, got {self.temporal_weight}")
+        for name, weight in self.prior_weights:
+            if not weight >= 0:
+                raise ValueError(f"prior weight of {name} must be >= 0, got {weight}")
         object.__setattr__(self, "fixed_coordinates", tuple(self.fixed_coordinates))
+        object.__setattr__(self, "prior_weights", tuple((str(n), float(w)) for n, w in self.prior_weights))
 
 
 def import_opensim() -> Any:
@@ -148,7 +180,8 @@ class OpenSimMarkerIK:
                 raise ValueError(f"OpenSim IK needs the {hip} marker (hip-centred targets, as edge.ik)")
         coords = model.getCoordinateSet()
         model_names = [coords.get(i).getName() for i in range(coords.getSize())]
-        unknown = [c for c in (*self.coordinate_names, *config.fixed_coordinates) if c not in model_names]
+        unknown = [c for c in (*self.coordinate_names, *config.fixed_coordinates,
+                               *(name for name, _ in config.prior_weights)) if c not in model_names]
         if unknown:
             raise ValueError(f"OpenSim IK: coordinates not in model {osim_path}: {unknown}")
         for name in config.fixed_coordinates:
@@ -165,6 +198,20 @@ class OpenSimMarkerIK:
         self._marker_objects = [markers.get(m) for m in self.marker_names]
         self._lhip, self._rhip = self.marker_names.index("LHip"), self.marker_names.index("RHip")
         self.default_q = np.array([c.getDefaultValue() for c in self._coords])
+        # coordinate goals (MarkerIK's priors and temporal term), one per free coordinate with a weight;
+        # none on a hip-centred fit's translation, which only carries the targets' position
+        hip_centred = config.targets is WorldTargets.HIP_CENTRED
+        prior = dict(config.prior_weights)
+        self._goal_index, self._prior_weight, self._temporal_weight = [], [], []
+        for k, name in enumerate(self.coordinate_names):
+            if name in config.fixed_coordinates or coords.get(name).isDependent(self.state):
+                continue
+            temporal = 0.0 if hip_centred and name in _TRANSLATIONS else config.temporal_weight
+            if prior.get(name, 0.0) + temporal > 0:
+                self._goal_index.append(k)
+                self._prior_weight.append(prior.get(name, 0.0))
+                self._temporal_weight.append(temporal)
+        self._prior_weight, self._temporal_weight = np.array(self._prior_weight), np.array(self._temporal_weight)
 
     # ---- state access
     def _set_q(self, q: np.ndarray) -> None:
@@ -209,6 +256,7 @@ class OpenSimMarkerIK:
         Returns:
             The solution, its weighted RMS marker distance (metres; hip-centred for HIP_CENTRED) and
             iterations = 1 (one OpenSim assemble; OpenSim does not report its optimiser's iterations).
+            The temporal term pulls toward q_start.
 
         Raises:
             ValueError: bad shapes, non-finite q_start, or no marker with a positive weight.
@@ -224,7 +272,7 @@ class OpenSimMarkerIK:
 
     def solve_sequence(self, q_start: np.ndarray, world_m: np.ndarray, world_weights: np.ndarray | None = None
                        ) -> list[IKResult]:
-        """Fit T frames in order: assemble the first from q_start, then track each from the previous solution.
+        """Fit T frames in order, each frame as ``solve`` warm-started from the previous solution.
 
         Args:
             q_start: (n,) warm start of the first frame.
@@ -261,41 +309,46 @@ class OpenSimMarkerIK:
         return x, w
 
     def _run(self, q_start: np.ndarray, x: np.ndarray, w: np.ndarray) -> list[IKResult]:
+        results, q = [], q_start
+        for x_t, w_t in zip(x, w):
+            results.append(self._solve_frame(q, x_t, w_t))
+            q = results[-1].q
+        return results
+
+    def _solve_frame(self, q_start: np.ndarray, x: np.ndarray, w: np.ndarray) -> IKResult:
+        """One frame: targets x (M, 3) with NaN rows where w (M,) is 0, assembled from q_start."""
         osim = self._osim
         hip_centred = self.config.targets is WorldTargets.HIP_CENTRED
+        hips = [self._lhip, self._rhip]
         self._set_q(q_start)
-        if hip_centred:  # every frame's mid-hip on the warm-start model's mid-hip; the translation absorbs the rest
-            model_mid_hip = self._marker_array()[[self._lhip, self._rhip]].mean(axis=0)
-            x = x - x[:, [self._lhip, self._rhip]].mean(axis=1, keepdims=True) + model_mid_hip
+        if hip_centred:  # the targets' mid-hip on the warm-start model's mid-hip; the translation absorbs the rest
+            x = x - x[hips].mean(axis=0) + self._marker_array()[hips].mean(axis=0)
         table = osim.TimeSeriesTableVec3()
         table.setColumnLabels(self.marker_names)
-        for t, frame in enumerate(x):
-            table.appendRow(float(t), osim.RowVectorVec3([osim.Vec3(*map(float, p)) for p in frame]))
+        table.appendRow(0.0, osim.RowVectorVec3([osim.Vec3(*map(float, p)) for p in x]))
         weight_set = osim.SetMarkerWeights()
-        for name, weight in zip(self.marker_names, w[0]):
+        for name, weight in zip(self.marker_names, w):
             weight_set.cloneAndAppend(osim.MarkerWeight(name, float(weight) if weight > 0 else 1.0))
-        solver = osim.InverseKinematicsSolver(self.model, osim.MarkersReference(table, weight_set),
-                                              osim.SimTKArrayCoordinateReference())
+        # coordinate goals c_k (q_k - v_k)^2 / 2 beside OpenSim's normalised marker goal (module docstring)
+        k = self._goal_index
+        s, t = self._prior_weight, self._temporal_weight
+        values = (s * self.default_q[k] + t * q_start[k]) / (s + t)
+        references = osim.SimTKArrayCoordinateReference()
+        for index, value, weight in zip(k, values, (s + t) / w.sum()):
+            reference = osim.CoordinateReference(self.coordinate_names[index], osim.Constant(float(value)))
+            reference.setWeight(float(weight))
+            references.push_back(reference)
+        solver = osim.InverseKinematicsSolver(self.model, osim.MarkersReference(table, weight_set), references)
         solver.setAccuracy(self.config.accuracy)
-        results = []
-        for t in range(x.shape[0]):
-            self.state.setTime(float(t))
-            if t == 0:
-                solver.assemble(self.state)
-            else:
-                for k in np.flatnonzero((w[t] != w[t - 1]) & (w[t] > 0)):  # weight 0: observation NaN (missing)
-                    solver.updateMarkerWeight(self.marker_names[k], float(w[t, k]))
-                solver.track(self.state)
-            self.model.realizePosition(self.state)
-            q = self._get_q()
-            m = self._marker_array()
-            if hip_centred:
-                q[self._translation] = q_start[self._translation]
-                m = m - m[[self._lhip, self._rhip]].mean(axis=0)
-                target = x[t] - x[t, [self._lhip, self._rhip]].mean(axis=0)
-            else:
-                target = x[t]
-            sq = np.nansum((m - target) ** 2, axis=1)
-            rms = math.sqrt(float((w[t] * sq).sum() / w[t].sum()))
-            results.append(IKResult(q=q, marker_rms_m=rms, iterations=1))
-        return results
+        self.state.setTime(0.0)
+        solver.assemble(self.state)
+        self.model.realizePosition(self.state)
+        q = self._get_q()
+        m = self._marker_array()
+        if hip_centred:
+            q[self._translation] = q_start[self._translation]
+            m = m - m[hips].mean(axis=0)
+            x = x - x[hips].mean(axis=0)
+        sq = np.nansum((m - x) ** 2, axis=1)
+        rms = math.sqrt(float((w * sq).sum() / w.sum()))
+        return IKResult(q=q, marker_rms_m=rms, iterations=1)
