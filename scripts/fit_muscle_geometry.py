@@ -3,7 +3,9 @@
 Default: pose2sim's Model_Pose2Sim_muscles_flex.osim (80 Rajagopal lower-limb muscles) ->
 models/biomech/assets/pose2sim_muscle_geometry.json, and Model_Pose2Sim_simple.osim's body inertias
 (the product's skeleton) -> models/biomech/assets/pose2sim_body_inertias.json. Prints each muscle's
-held-out fit errors and a check of the fitted moment arms against OpenSim's computeMomentArm.
+held-out fit errors and a check of the fitted moment arms against OpenSim's computeMomentArm. The fibre
+and tendon lengths of the muscles crossing the ankle are rescaled to the pose2sim shank
+(models.biomech.muscles.fit.calibrate_ankle_muscles); the factors are printed and kept in the metadata.
 """
 
 from __future__ import annotations
@@ -77,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         "provenance": NOTE.format(file=muscle_osim.name, version=_pose2sim_version()),
         "sampling_ranges_deg": fit.SQUAT_RANGES_DEG, "n_fit_poses_per_leg": args.n_fit,
         "n_validation_poses_per_leg": args.n_val})
+    geometry, factors = fit.calibrate_ankle_muscles(geometry)
+    geometry = MuscleGeometry(geometry.muscles, geometry.coordinates, {
+        **geometry.metadata, "ankle_muscle_length_factors": factors,
+        "calibration": "optimal fibre and tendon slack lengths of the muscles crossing the ankle multiplied by "
+                       "ankle_muscle_length_factors (fit.calibrate_ankle_muscles)"})
+    print("ankle muscles' fibre and tendon lengths x " + ", ".join(f"{n} {k:.3f}" for n, k in factors.items()))
     check_err = {}
     for k, side in enumerate(("r", "l")):
         q_leg = fit.sample_poses(args.n_check, args.seed + 100 + k)

@@ -11,19 +11,22 @@ differences of the length (the knee's coupled patella coordinate follows its Coo
 function). For each muscle, polynomials of increasing total degree in the coordinates it spans are fitted
 by linear least squares to lengths and moment arms together, trimming poses off the main branch where an
 OpenSim path slips off a wrapping surface (``fit_trimmed``); the lowest degree whose held-out errors meet
-``LENGTH_RMS_TARGET_M`` and ``MOMENT_ARM_RMS_TARGET_M`` is kept (else the best held-out degree).
+``LENGTH_RMS_TARGET_M`` and ``MOMENT_ARM_RMS_TARGET_M`` is kept (else the best held-out degree). The
+fibre and tendon lengths of the muscles crossing the ankle are then rescaled to pose2sim's longer shank
+(``calibrate_ankle_muscles``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from models.biomech.muscles.geometry import (
-    LEG_DOFS, MUSCLE_BASE_NAMES, Muscle, MuscleParameters, MusclePath, design_matrices, monomial_exponents,
+    LEG_DOFS, MUSCLE_BASE_NAMES, Muscle, MuscleGeometry, MuscleParameters, MusclePath, design_matrices,
+    monomial_exponents,
 )
 
 SQUAT_RANGES_DEG: dict[str, tuple[float, float]] = {
@@ -146,7 +149,8 @@ class OpenSimMuscleSampler:
             extra = dict(active_force_width_scale=dg.get_active_force_width_scale(),
                          passive_fibre_strain=dg.get_passive_fiber_strain_at_one_norm_force(),
                          fibre_damping=dg.get_fiber_damping(),
-                         ignore_passive_fibre_force=bool(dg.get_ignore_passive_fiber_force()))
+                         ignore_passive_fibre_force=bool(dg.get_ignore_passive_fiber_force()),
+                         tendon_strain_at_one_norm_force=dg.get_tendon_strain_at_one_norm_force())
         return MuscleParameters(
             max_isometric_force_n=m.getMaxIsometricForce(), optimal_fibre_length_m=m.getOptimalFiberLength(),
             tendon_slack_length_m=m.getTendonSlackLength(),
@@ -312,6 +316,39 @@ def fit_leg(sampler: OpenSimMuscleSampler, side: str, n_fit: int, n_val: int, se
                               q[n_fit:][:, dofs], lengths[n_fit:, i], arms[n_fit:, i][:, dofs])
         out.append((Muscle(f"{base}_{side}", sampler.parameters(side, i), fit.path), fit))
     return out
+
+
+def calibrate_ankle_muscles(geometry: MuscleGeometry) -> tuple[MuscleGeometry, dict[str, float]]:
+    """Rescale the fibre and tendon lengths of the muscles crossing the ankle to the model's shank.
+
+    The Rajagopal family sets these muscles so that in the neutral pose (all leg coordinates zero) the
+    fibres are at optimal length with the tendon at slack length: path length = tendon slack length +
+    optimal fibre length x cos(pennation) (within 2 % for every ankle muscle of LaiUhlrich2022). pose2sim's
+    skeleton has a 3 cm longer shank but kept Rajagopal's parameters, so its neutral paths are 6-17 %
+    longer and rigid-tendon fibres sit at 1.4-1.8 optimal lengths (the soleus is over-stretched at rest).
+    As OpenSim's ScaleTool does when a segment is scaled, both lengths are multiplied by the same factor,
+    here the one that restores the neutral-pose condition; their ratio (the muscle's tendon-to-fibre
+    architecture) is kept. Muscles not crossing the ankle are unchanged. Idempotent.
+
+    Args:
+        geometry: the fitted geometry with the source model's parameters.
+
+    Returns:
+        (the calibrated geometry, {muscle name: factor} for the rescaled muscles).
+    """
+    lengths, _ = geometry.evaluate(np.zeros(len(geometry.coordinates)))
+    muscles, factors = [], {}
+    for m, length in zip(geometry.muscles, lengths):
+        p = m.parameters
+        if not any(c.startswith("ankle_angle") for c in m.path.coordinates):
+            muscles.append(m)
+            continue
+        nominal = p.tendon_slack_length_m + p.optimal_fibre_length_m * np.cos(p.pennation_at_optimal_rad)
+        k = float(length / nominal)
+        factors[m.name] = k
+        muscles.append(Muscle(m.name, replace(p, optimal_fibre_length_m=p.optimal_fibre_length_m * k,
+                                              tendon_slack_length_m=p.tendon_slack_length_m * k), m.path))
+    return MuscleGeometry(tuple(muscles), geometry.coordinates, geometry.metadata), factors
 
 
 def body_inertias(osim_path: str | Path) -> dict[str, dict[str, list[float] | float]]:

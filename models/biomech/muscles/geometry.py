@@ -67,7 +67,8 @@ class MuscleParameters:
 
     ``max_contraction_velocity`` is in optimal fibre lengths per second; ``passive_fibre_strain`` is the
     passive fibre strain at one normalised force; ``active_force_width_scale`` widens the active
-    force-length curve about its peak; ``fibre_damping`` multiplies the normalised fibre velocity.
+    force-length curve about its peak; ``fibre_damping`` multiplies the normalised fibre velocity;
+    ``tendon_strain_at_one_norm_force`` sets the tendon's stiffness (strain at max isometric force).
     """
 
     max_isometric_force_n: float
@@ -80,10 +81,12 @@ class MuscleParameters:
     fibre_damping: float = 0.0
     ignore_passive_fibre_force: bool = False
     min_activation: float = 0.01
+    tendon_strain_at_one_norm_force: float = 0.049
 
     def __post_init__(self) -> None:
         for name in ("max_isometric_force_n", "optimal_fibre_length_m", "tendon_slack_length_m",
-                     "max_contraction_velocity", "active_force_width_scale", "passive_fibre_strain"):
+                     "max_contraction_velocity", "active_force_width_scale", "passive_fibre_strain",
+                     "tendon_strain_at_one_norm_force"):
             object.__setattr__(self, name, _finite(getattr(self, name), f"MuscleParameters.{name}", positive=True))
         for name in ("pennation_at_optimal_rad", "fibre_damping", "min_activation"):
             object.__setattr__(self, name, _finite(getattr(self, name), f"MuscleParameters.{name}"))
@@ -227,8 +230,21 @@ class MuscleGeometry:
             raise KeyError(f"muscle {name!r} not in the geometry") from None
 
     def parameter_array(self, name: str) -> np.ndarray:
-        """One MuscleParameters field for all muscles, (n_muscles,)."""
-        return np.array([getattr(m.parameters, name) for m in self.muscles], dtype=float)
+        """One MuscleParameters field for all muscles, (n_muscles,), read-only.
+
+        Raises:
+            KeyError: not a MuscleParameters field.
+        """
+        return self._parameter_arrays[name]
+
+    @cached_property
+    def _parameter_arrays(self) -> dict[str, np.ndarray]:
+        out = {}
+        for name in MuscleParameters.__dataclass_fields__:
+            a = np.array([getattr(m.parameters, name) for m in self.muscles], dtype=float)
+            a.flags.writeable = False
+            out[name] = a
+        return out
 
     @cached_property
     def _groups(self) -> tuple[_Group, ...]:

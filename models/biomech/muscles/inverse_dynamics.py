@@ -168,6 +168,8 @@ class InverseDynamicsResult:
     q: np.ndarray  # (T, n_model) filtered coordinates used, rad / m
     qd: np.ndarray  # (T, n_model) velocities
     qdd: np.ndarray  # (T, n_model) accelerations
+    cop_jacobians: np.ndarray  # (T, 2, n, 3) d(point of the foot at its CoP)/d(coordinate): a force F there
+    # changes coordinate_names' generalized forces by -cop_jacobians @ F
 
     def moments(self, names: Sequence[str]) -> np.ndarray:
         """Generalized forces of the named coordinates, (T, len(names)).
@@ -407,10 +409,13 @@ def generalized_forces(model: SkeletonModel, q: np.ndarray, qd: np.ndarray, qdd:
     grf = np.zeros((t, 2, 3))
     cop = np.zeros((t, 2, 3))
     free = np.zeros((t, 2))
+    cop_jac = np.zeros((t, 2, len(names), 3))
     if with_ground_reactions:
         grf, cop, free = _ground_reactions(model, kin, force_i, torque_i, config, fps)
         for k, side in enumerate(("r", "l")):
             b = model.body_index(FOOT_BODIES[side][0])
-            m_origin = np.cross(cop[:, k] - kin.origin[:, b], grf[:, k]) + free[:, k, None] * _UP
-            tau -= np.einsum("tk,tjk->tj", grf[:, k], jo[:, :, b]) + np.einsum("tk,tjk->tj", m_origin, jw[:, :, b])
-    return InverseDynamicsResult(names, tau, tau[:, :6].copy(), grf, cop, free, q, qd, qdd)
+            lever = cop[:, k] - kin.origin[:, b]  # (T, 3)
+            cop_jac[:, k] = jo[:, :, b] + np.cross(jw[:, :, b], lever[:, None, :])
+            tau -= np.einsum("tk,tjk->tj", grf[:, k], cop_jac[:, k]) + np.einsum(
+                "t,tj->tj", free[:, k], jw[:, :, b, 1])
+    return InverseDynamicsResult(names, tau, tau[:, :6].copy(), grf, cop, free, q, qd, qdd, cop_jac)

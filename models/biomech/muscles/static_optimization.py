@@ -5,17 +5,21 @@ geometry, fast enough to label thousands of squat reps.
 Inputs: musculotendon lengths (T, M) m and velocities (T, M) m/s, moment arms (T, M, J) m, the joint
 moments the muscles must produce (T, J) N m, each muscle's ``MuscleParameters``.
 Outputs: ``StaticOptimizationResult``: activations (T, M) in [min_activation, 1], tendon forces (T, M)
-N, reserve moments (T, J) N m, and the largest optimality (KKT) violation.
+N, reserve moments (T, J) N m, optional further variables, and the largest optimality (KKT) violation.
 
-Algorithm: a rigid-tendon Hill model with OpenSim's DeGrooteFregly2016 curves (active force-length
-widened by ``active_force_width_scale``, force-velocity, passive force-length, fibre damping) and
-constant-thickness pennation makes each muscle's tendon force affine in its activation,
-F = F_max cos(alpha) (a f_L f_V + f_P + d v). The moment balance is enforced with one reserve actuator
-per joint whose use costs like activations scaled by ``reserve_n_m``; eliminating the reserves leaves a
-box-constrained quadratic programme per frame, min_a |a|^2 + |(tau - b - A a) / reserve_n_m|^2 with
-a in [min_activation, 1]. Its dual has only one variable per joint (the reserve moments): all frames
-are solved at once by semismooth Newton on the dual (a batched 6 x 6 solve per iteration, a few
-iterations); any frame that has not converged is finished by scipy's bounded least squares.
+Algorithm: a Hill model with OpenSim's DeGrooteFregly2016 curves (active force-length widened by
+``active_force_width_scale``, force-velocity, passive force-length, fibre damping, tendon force-length)
+and constant-thickness pennation. At given fibre lengths (rigid tendon at slack length, or a compliant
+tendon whose length is known, see ``equilibrium_tendon_lengths``) each muscle's tendon force is affine in
+its activation, F = F_max cos(alpha) (a f_L f_V + f_P + d v). The moment balance is enforced with one
+reserve actuator per joint whose use costs like activations scaled by ``reserve_n_m``; eliminating the
+reserves leaves a box-constrained quadratic programme per frame, min_a |a|^2 + |(tau - b - A a) /
+reserve_n_m|^2 with a in [min_activation, 1] (plus any further bounded variables with their own moment
+columns). Its dual has only one variable per joint (the reserve moments): all frames are solved at once
+by semismooth Newton on the dual (a batched J x J solve per iteration, a few iterations, optionally
+warm-started); any frame that has not converged is finished by scipy's bounded least squares. Compliant
+tendons: for given activations, the fibre-tendon equilibrium is found by bisection on the fibre length,
+every muscle and frame at once.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ _FL_B = np.array([[0.8150671134243542, 1.055033428970575, 0.162384573599574, 0.0
                   [0.1, 1.0, 0.353553390593274, 0.0]])
 _FV_D = (-0.3211346127989808, -8.149, -0.374, 0.8825327733249912)
 _KPE = 4.0
+_TENDON_C = (0.2, 1.0, 0.2)  # tendon curve c1, c2, c3 as OpenSim 4.6 (through (1, 0) and (1 + strain, 1))
+_MIN_ALONG = 0.05  # shortest fibre projection on the tendon line, optimal fibre lengths
+_EQUILIBRIUM_BISECTIONS = 16
 _ARMIJO_STEPS = 30
 _ARMIJO_SIGMA = 1e-4
 _MIN_NORM_FIBRE_LENGTH = 0.2
@@ -63,9 +70,25 @@ def passive_force_length(norm_fibre_length: np.ndarray, strain_at_one: np.ndarra
         np.exp(_KPE) - offset)
 
 
+def tendon_force_length(norm_tendon_length: np.ndarray, strain_at_one: np.ndarray | float = 0.049) -> np.ndarray:
+    """Tendon force multiplier (force / max isometric force) of the tendon length over its slack length."""
+    c1, c2, c3 = _TENDON_C
+    k = np.log((1.0 + c3) / c1) / (1.0 + strain_at_one - c2)
+    return c1 * np.exp(k * (np.asarray(norm_tendon_length, dtype=float) - c2)) - c3
+
+
+def tendon_length_at_force(norm_force: np.ndarray, strain_at_one: np.ndarray | float = 0.049) -> np.ndarray:
+    """Normalised tendon length (over slack length) carrying a normalised force: the inverse of
+    ``tendon_force_length``, with forces below zero treated as zero (a tendon cannot push)."""
+    c1, c2, c3 = _TENDON_C
+    k = np.log((1.0 + c3) / c1) / (1.0 + strain_at_one - c2)
+    return c2 + np.log((np.maximum(np.asarray(norm_force, dtype=float), 0.0) + c3) / c1) / k
+
+
 @dataclass(frozen=True)
 class MuscleForceModel:
-    """Per-frame rigid-tendon force coefficients: tendon force F = active_n * a + passive_n, (T, M) each."""
+    """Per-frame force coefficients: tendon force F = active_n * a + passive_n, (T, M) each, at the fibre
+    lengths and velocities given (rigid tendon, or a compliant tendon carrying a known force)."""
 
     active_n: np.ndarray
     passive_n: np.ndarray
@@ -74,9 +97,48 @@ class MuscleForceModel:
     cos_pennation: np.ndarray
 
 
+def equilibrium_tendon_lengths(geometry: MuscleGeometry, lengths_m: np.ndarray, fibre_velocities_m_s: np.ndarray,
+                               activations: np.ndarray, length_scale: float = 1.0,
+                               iterations: int = _EQUILIBRIUM_BISECTIONS) -> np.ndarray:
+    """Tendon lengths (T, M) m at which compliant tendons balance their fibres at the given activations.
+
+    Solves F_max cos(alpha) (a f_L f_V + f_P + d v) = F_max f_T(l_T / l_ts) for the fibre's projection on
+    the tendon line, x = L - l_T, by bisection (every muscle and frame at once): the tendon force falls and
+    the fibre length grows with x, and the root is bracketed between a slack tendon and a fibre of
+    ``_MIN_ALONG`` optimal lengths. Fibre velocities along the tendon line are given (not re-derived).
+
+    Args:
+        geometry: muscle parameters (in the same muscle order as the arrays).
+        lengths_m: (T, M) musculotendon lengths.
+        fibre_velocities_m_s: (T, M) lengthening velocities of the fibre projections.
+        activations: (T, M) activations.
+        length_scale: subject / generic size, as in ``muscle_force_model``.
+        iterations: bisection steps (each halves the bracket).
+
+    Returns:
+        Tendon lengths (T, M), m.
+    """
+    l_opt = geometry.parameter_array("optimal_fibre_length_m") * length_scale
+    l_ts = geometry.parameter_array("tendon_slack_length_m") * length_scale
+    t_strain = geometry.parameter_array("tendon_strain_at_one_norm_force")
+    lo = np.broadcast_to(_MIN_ALONG * l_opt, lengths_m.shape).copy()
+    hi = np.maximum(lengths_m - l_ts * tendon_length_at_force(0.0, t_strain), lo)
+    for _ in range(iterations):
+        x = 0.5 * (lo + hi)
+        fm = muscle_force_model(geometry, lengths_m, fibre_velocities_m_s, length_scale, lengths_m - x)
+        fibre_n = fm.active_n * activations + fm.passive_n  # along the tendon
+        tendon_n = tendon_force_length((lengths_m - x) / l_ts, t_strain) * geometry.parameter_array(
+            "max_isometric_force_n")
+        above = fibre_n > tendon_n  # fibre pulls harder than the tendon: the fibre must be shorter
+        hi = np.where(above, x, hi)
+        lo = np.where(above, lo, x)
+    return lengths_m - 0.5 * (lo + hi)
+
+
 def muscle_force_model(geometry: MuscleGeometry, lengths_m: np.ndarray, velocities_m_s: np.ndarray,
-                       length_scale: float = 1.0) -> MuscleForceModel:
-    """Rigid-tendon force coefficients of each muscle at each frame.
+                       length_scale: float = 1.0, tendon_lengths_m: np.ndarray | None = None,
+                       tendon_velocities_m_s: np.ndarray | None = None) -> MuscleForceModel:
+    """Force coefficients of each muscle at each frame, for a rigid or a stretched tendon.
 
     Args:
         geometry: muscle parameters (in the same muscle order as the arrays).
@@ -84,12 +146,17 @@ def muscle_force_model(geometry: MuscleGeometry, lengths_m: np.ndarray, velociti
         velocities_m_s: (T, M) musculotendon lengthening velocities.
         length_scale: subject / generic size: optimal fibre and tendon slack lengths are multiplied by
             it, as OpenSim's scaling keeps their ratio to the path length.
+        tendon_lengths_m: (T, M) tendon lengths (compliant tendons stretched by their forces, see
+            ``equilibrium_tendon_lengths``); None = rigid tendons at their slack lengths.
+        tendon_velocities_m_s: (T, M) tendon lengthening velocities, subtracted from the path's to give the
+            fibre's; None = 0.
 
     Returns:
         MuscleForceModel.
     """
     l_opt = geometry.parameter_array("optimal_fibre_length_m") * length_scale
-    l_ts = geometry.parameter_array("tendon_slack_length_m") * length_scale
+    l_t = geometry.parameter_array("tendon_slack_length_m") * length_scale if tendon_lengths_m is None \
+        else tendon_lengths_m
     alpha0 = geometry.parameter_array("pennation_at_optimal_rad")
     f_max = geometry.parameter_array("max_isometric_force_n")
     v_max = geometry.parameter_array("max_contraction_velocity") * l_opt
@@ -98,11 +165,12 @@ def muscle_force_model(geometry: MuscleGeometry, lengths_m: np.ndarray, velociti
     damping = geometry.parameter_array("fibre_damping")
     use_passive = ~np.array([m.parameters.ignore_passive_fibre_force for m in geometry.muscles])
     height = l_opt * np.sin(alpha0)  # constant-thickness pennation
-    along = np.maximum(lengths_m - l_ts, 0.05 * l_opt)  # fibre projection on the tendon line
+    along = np.maximum(lengths_m - l_t, _MIN_ALONG * l_opt)  # fibre projection on the tendon line
     fibre = np.sqrt(height ** 2 + along ** 2)
     cos_a = along / fibre
     l_norm = fibre / l_opt
-    v_norm = velocities_m_s * cos_a / v_max
+    v_along = velocities_m_s if tendon_velocities_m_s is None else velocities_m_s - tendon_velocities_m_s
+    v_norm = v_along * cos_a / v_max
     active = f_max * cos_a * active_force_length(l_norm, width) * force_velocity(v_norm)
     passive = f_max * cos_a * (use_passive * passive_force_length(l_norm, strain) + damping * v_norm)
     return MuscleForceModel(active, passive, l_norm, v_norm, cos_a)
@@ -130,10 +198,12 @@ class StaticOptimizationResult:
     reserves_n_m: np.ndarray  # (T, J) reserve moments (what the muscles could not supply)
     max_kkt_violation: float  # largest optimality violation over frames (0 at an exact optimum)
     n_fallback_frames: int  # frames finished by the per-frame solver
+    extra: np.ndarray  # (T, E) the further variables (E = 0 without them)
 
 
 def solve_reserve_qp(a_mat: np.ndarray, target: np.ndarray, lower: np.ndarray, upper: np.ndarray, weight: float,
-                     max_iterations: int = 50, tolerance: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+                     max_iterations: int = 50, tolerance: float = 1e-10,
+                     y0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Batched min 0.5 |x|^2 + 0.5 weight |target - A x|^2 subject to lower <= x <= upper, via its dual.
 
     With y = weight (target - A x) the optimum is x = clip(A'y, lower, upper), so only the J-dimensional
@@ -149,6 +219,7 @@ def solve_reserve_qp(a_mat: np.ndarray, target: np.ndarray, lower: np.ndarray, u
         weight: penalty weight (> 0) on the target mismatch (1 / reserve_n_m^2).
         max_iterations: Newton iterations before giving up on a frame.
         tolerance: on |G| relative to 1 + max |target|.
+        y0: (B, J) starting dual point (weight x the mismatch of a nearby problem's solution); None = 0.
 
     Returns:
         (x (B, n), converged (B,) bool); x is within the bounds.
@@ -166,7 +237,7 @@ def solve_reserve_qp(a_mat: np.ndarray, target: np.ndarray, lower: np.ndarray, u
         x = np.clip(z, lower, upper)
         return (y * y).sum(-1) / (2 * weight) - (y * target).sum(-1) + (z * x - 0.5 * x * x).sum(-1)
 
-    y = np.zeros((b, j))
+    y = np.zeros((b, j)) if y0 is None else np.array(y0, dtype=float)
     converged = np.zeros(b, dtype=bool)
     for _ in range(max_iterations):
         z = np.einsum("bnj,bj->bn", a_t, y)
@@ -211,17 +282,24 @@ def kkt_violation(x: np.ndarray, gradient: np.ndarray, lower: np.ndarray, upper:
 
 
 def static_optimization(moments_n_m: np.ndarray, moment_arms_m: np.ndarray, forces: MuscleForceModel,
-                        min_activation: np.ndarray, config: StaticOptimizationConfig = StaticOptimizationConfig()
-                        ) -> StaticOptimizationResult:
+                        min_activation: np.ndarray, config: StaticOptimizationConfig = StaticOptimizationConfig(),
+                        extra_moments: np.ndarray | None = None,
+                        extra_bounds: tuple[np.ndarray, np.ndarray] | None = None,
+                        initial_reserves_n_m: np.ndarray | None = None) -> StaticOptimizationResult:
     """Activations minimising the sum of squares while the muscles (plus costly reserves) give the moments.
 
     Args:
         moments_n_m: (T, J) joint moments the muscles must produce (the generalized forces from inverse
             dynamics).
         moment_arms_m: (T, M, J) moment arms of the muscles about those joints.
-        forces: rigid-tendon force coefficients (T, M), see ``muscle_force_model``.
+        forces: force coefficients (T, M), see ``muscle_force_model``.
         min_activation: (M,) lower activation bounds.
         config: reserve strength and iteration limit.
+        extra_moments: (T, J, E) joint moments per unit of E further variables solved with the activations
+            and costing like them (e.g. an internal force between the feet, scaled); None = none.
+        extra_bounds: (lower, upper), each (T, E), bounds of the further variables (required with them).
+        initial_reserves_n_m: (T, J) reserves of a nearby problem's solution (e.g. the previous tendon
+            iteration's), to start the solver from; None = cold start.
 
     Returns:
         StaticOptimizationResult.
@@ -235,23 +313,37 @@ def static_optimization(moments_n_m: np.ndarray, moment_arms_m: np.ndarray, forc
     if tau.shape != (t, j) or forces.active_n.shape != (t, m) or np.shape(min_activation) != (m,):
         raise ValueError(f"static_optimization: moments {tau.shape}, moment arms {arms.shape}, forces "
                          f"{forces.active_n.shape}, min_activation {np.shape(min_activation)} disagree")
+    extra = np.zeros((t, j, 0)) if extra_moments is None else np.asarray(extra_moments, dtype=float)
+    e = extra.shape[2] if extra.ndim == 3 else -1
+    if extra.shape[:2] != (t, j) or (e > 0) != (extra_bounds is not None) or (
+            extra_bounds is not None and any(np.shape(b) != (t, e) for b in extra_bounds)):
+        raise ValueError(f"static_optimization: extra moments {extra.shape} and extra bounds "
+                         f"{None if extra_bounds is None else [np.shape(b) for b in extra_bounds]} disagree "
+                         f"with {t} frames and {j} joints")
     for name, a in (("moments", tau), ("moment arms", arms), ("active forces", forces.active_n),
-                    ("passive forces", forces.passive_n)):
+                    ("passive forces", forces.passive_n), ("extra moments", extra)):
         if not np.all(np.isfinite(a)):
             raise ValueError(f"static_optimization: {name} contain non-finite values")
-    a_mat = np.swapaxes(arms * forces.active_n[..., None], 1, 2)  # (T, J, M) moment per unit activation
+    # (T, J, M + E): moment per unit activation, then per unit of each further variable.
+    a_mat = np.concatenate([np.swapaxes(arms * forces.active_n[..., None], 1, 2), extra], axis=2)
     residual0 = tau - np.einsum("tmj,tm->tj", arms, forces.passive_n)  # (T, J) moment left for activations
     w = 1.0 / config.reserve_n_m ** 2
     lower = np.broadcast_to(np.asarray(min_activation, dtype=float), (t, m))
     upper = np.ones((t, m))
-    act, ok = solve_reserve_qp(a_mat, residual0, lower, upper, w, config.max_iterations)
+    if e > 0:
+        lower = np.concatenate([lower, extra_bounds[0]], axis=1)
+        upper = np.concatenate([upper, extra_bounds[1]], axis=1)
+    y0 = None if initial_reserves_n_m is None else w * np.asarray(initial_reserves_n_m, dtype=float)
+    x, ok = solve_reserve_qp(a_mat, residual0, lower, upper, w, config.max_iterations, y0=y0)
     fallback = np.flatnonzero(~ok)
-    for k in fallback:  # rare: bounded least squares on [I; A / reserve] a ~ [0; residual / reserve]
-        c = np.concatenate([np.eye(m), a_mat[k] / config.reserve_n_m])
-        d = np.concatenate([np.zeros(m), residual0[k] / config.reserve_n_m])
-        act[k] = lsq_linear(c, d, bounds=(lower[k], upper[k]), method="bvls").x
-    gradient = act - w * np.einsum("tjm,tj->tm", a_mat, residual0 - np.einsum("tjm,tm->tj", a_mat, act))
-    violation = float(kkt_violation(act, gradient, lower, upper).max()) if t else 0.0
-    reserves = residual0 - np.einsum("tjm,tm->tj", a_mat, act)
+    n = m + max(e, 0)
+    for k in fallback:  # rare: bounded least squares on [I; A / reserve] x ~ [0; residual / reserve]
+        c = np.concatenate([np.eye(n), a_mat[k] / config.reserve_n_m])
+        d = np.concatenate([np.zeros(n), residual0[k] / config.reserve_n_m])
+        x[k] = lsq_linear(c, d, bounds=(lower[k], upper[k]), method="bvls").x
+    reserves = residual0 - np.einsum("tjn,tn->tj", a_mat, x)
+    gradient = x - w * np.einsum("tjn,tj->tn", a_mat, reserves)
+    violation = float(kkt_violation(x, gradient, lower, upper).max()) if t else 0.0
+    act = x[:, :m]
     tendon = forces.active_n * act + forces.passive_n
-    return StaticOptimizationResult(act, tendon, reserves, violation, int(fallback.size))
+    return StaticOptimizationResult(act, tendon, reserves, violation, int(fallback.size), x[:, m:])

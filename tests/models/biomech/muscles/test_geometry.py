@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from models.biomech.muscles.fit import fit_muscle_path, sample_poses
+from edge.paths import shared_dir
+from models.biomech.muscles.fit import calibrate_ankle_muscles, fit_muscle_path, sample_poses
 from models.biomech.muscles.geometry import (
     BIGE_MUSCLE_ORDER, LEG_COORDINATES, LEG_DOFS, MUSCLE_BASE_NAMES, GeometryFormatError, Muscle, MuscleGeometry,
     MuscleParameters, MusclePath, design_matrices, load_default_geometry, monomial_exponents,
 )
+
+from .conftest import opensim_or_skip, pose2sim_model
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +145,54 @@ def test_shipped_fit_matches_opensim_lengths_and_moment_arms(geometry, muscle_sa
     ours = ours_a[:6][:, [geometry.muscle_index(f"{m}_r") for m in movers]][:, :, cols]
     assert np.median(np.abs(ours - ref)) < 0.5e-3
     assert np.percentile(np.abs(ours - ref), 95) < 5e-3
+
+
+def test_ankle_muscle_calibration(geometry):
+    """The shipped asset is calibrated: every muscle crossing the ankle has its fibre at optimal length and
+    its tendon at slack length in the neutral pose; the others keep the source model's parameters."""
+    lengths, _ = geometry.evaluate(np.zeros(len(LEG_COORDINATES)))
+    l_opt = geometry.parameter_array("optimal_fibre_length_m")
+    l_ts = geometry.parameter_array("tendon_slack_length_m")
+    nominal = l_ts + l_opt * np.cos(geometry.parameter_array("pennation_at_optimal_rad"))
+    ankle = np.array([any(c.startswith("ankle_angle") for c in m.path.coordinates) for m in geometry.muscles])
+    assert ankle.sum() == 22 and ankle[geometry.muscle_index("soleus_l")]
+    assert not ankle[geometry.muscle_index("bflh_r")]
+    np.testing.assert_allclose(lengths[ankle], nominal[ankle], rtol=1e-9)
+    assert np.max(np.abs(lengths[~ankle] / nominal[~ankle] - 1)) > 0.05  # the others untouched
+    recalibrated, factors = calibrate_ankle_muscles(geometry)  # idempotent
+    np.testing.assert_allclose(list(factors.values()), 1.0, atol=1e-9)
+    assert set(factors) == {n for n, a in zip(geometry.names, ankle) if a}
+    # From uncalibrated parameters: both lengths scale by one factor, the architecture ratio is kept.
+    p = [m.parameters for m in geometry.muscles]
+    shrunk = [replace(q, optimal_fibre_length_m=0.9 * q.optimal_fibre_length_m,
+                      tendon_slack_length_m=0.9 * q.tendon_slack_length_m) for q in p]
+    stretched = MuscleGeometry(tuple(Muscle(m.name, q, m.path) for m, q in zip(geometry.muscles, shrunk)),
+                               geometry.coordinates, geometry.metadata)
+    back, factors = calibrate_ankle_muscles(stretched)
+    k = np.array([factors.get(n, 1.0) for n in geometry.names])
+    np.testing.assert_allclose(k[ankle], 1 / 0.9, rtol=1e-9)
+    np.testing.assert_allclose(back.parameter_array("optimal_fibre_length_m")[ankle], l_opt[ankle], rtol=1e-9)
+    np.testing.assert_allclose(back.parameter_array("tendon_slack_length_m")[ankle], l_ts[ankle], rtol=1e-9)
+    assert recalibrated.metadata == geometry.metadata and "ankle_muscle_length_factors" in geometry.metadata
+
+
+@pytest.mark.opensim
+def test_calibration_convention_holds_in_the_rajagopal_family():
+    """The convention the calibration restores, checked on OpenCap's LaiUhlrich2022 model (../shared): each
+    ankle muscle's neutral-pose path length is its tendon slack length + optimal fibre length x cos(pennation)
+    within 2 %, while pose2sim's model with the same parameters is 6-17 % longer."""
+    osim = opensim_or_skip()
+    path = shared_dir() / "models" / "LaiUhlrich2022.osim"
+    if not path.is_file():
+        pytest.skip(f"shared model missing: {path}")
+    model = osim.Model(str(path))
+    state = model.initSystem()
+    source = osim.Model(str(pose2sim_model("Model_Pose2Sim_muscles_flex.osim")))
+    source_state = source.initSystem()
+    for name in ("soleus", "gasmed", "gaslat", "tibant", "tibpost", "perlong", "perbrev", "edl", "ehl", "fdl", "fhl"):
+        ratios = []
+        for mdl, st in ((model, state), (source, source_state)):
+            m = mdl.getMuscles().get(f"{name}_r")
+            ratios.append(m.getLength(st) / (m.getTendonSlackLength() + m.getOptimalFiberLength()
+                                             * np.cos(m.getPennationAngleAtOptimalFiberLength())))
+        assert abs(ratios[0] - 1) < 0.02 and 1.05 < ratios[1] < 1.18, (name, ratios)
