@@ -7,10 +7,11 @@ Output: model coordinates (radians/metres) minimising
 
 where m_i(q) is forward kinematics of marker i and the second term holds coordinates the markers
 observe poorly (lumbar split, forearm rotation, wrists, neck) near a prior, and every coordinate near
-the previous frame's solution (temporal weight), within the model's coordinate ranges. Two optional
-physical priors for squats: heels level with toes (feet flat), and the whole-body centre of mass
-horizontally over the middle of the feet (balance); both are measured in the ground frame, so they
-rely on the gravity estimate.
+the previous frame's solution (temporal weight), within the model's coordinate ranges. Optional
+physical priors for squats: heels level with toes (feet flat), the whole-body centre of mass
+horizontally over the middle of the feet (balance), and heels and toes near given ground positions
+(planted feet, ``foot_anchors_m``); the first two are measured in the ground frame, so they rely on the
+gravity estimate.
 
 Algorithm: Levenberg-Marquardt with a forward-difference Jacobian, evaluated as one batched forward
 kinematics call over the warm start plus one perturbation per free coordinate; steps are projected
@@ -42,6 +43,7 @@ class IKConfig:
     temporal_weight: float = 1e-4  # pull toward the previous frame's solution, per coordinate
     foot_flat_weight: float = 1.0  # pull heel and big-toe markers to the same height as in the default pose
     balance_weight: float = 1.0  # pull the centre of mass over the middle of the feet (horizontally)
+    foot_anchor_weight: float = 10.0  # pull heel and big-toe markers to the given anchors (planted feet)
     fixed_coordinates: tuple[str, ...] = ("mtp_angle_r", "mtp_angle_l", "wrist_flex_r", "wrist_dev_r",
                                           "wrist_flex_l", "wrist_dev_l")
     prior_weights: tuple[tuple[str, float], ...] = (
@@ -56,7 +58,8 @@ class IKConfig:
             raise ValueError(f"max_iterations must be >= 1, got {self.max_iterations}")
         for name, value in (("step_tolerance", self.step_tolerance), ("initial_damping", self.initial_damping),
                             ("temporal_weight", self.temporal_weight), ("foot_flat_weight", self.foot_flat_weight),
-                            ("balance_weight", self.balance_weight)):
+                            ("balance_weight", self.balance_weight),
+                            ("foot_anchor_weight", self.foot_anchor_weight)):
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
         for name, w in self.prior_weights:
@@ -120,6 +123,11 @@ class MarkerIK:
         """Positions (..., M, 3) of the IK markers for coordinates q (..., n)."""
         return self._fk_points(q)[..., :self._n_markers, :]
 
+    def foot_points(self, q: np.ndarray) -> np.ndarray:
+        """Heel and big-toe markers (..., n_feet, 2, 3) for coordinates q (..., n): the layout of
+        ``solve``'s foot anchors."""
+        return self.markers(q)[..., self._feet, :]
+
     def _fk_points(self, q: np.ndarray) -> np.ndarray:
         """IK markers then body mass centres, (..., M + n_bodies, 3)."""
         return marker_positions(self._fk_model, q)[..., self._points, :]
@@ -127,7 +135,7 @@ class MarkerIK:
     def solve(self, q_start: np.ndarray, *, world_m: np.ndarray | None = None, world_weights: np.ndarray | None = None,
               image_xy: np.ndarray | None = None, image_weights: np.ndarray | None = None,
               camera: PinholeCamera | None = None, q_prior: np.ndarray | None = None,
-              max_iterations: int | None = None) -> IKResult:
+              foot_anchors_m: np.ndarray | None = None, max_iterations: int | None = None) -> IKResult:
         """Fit the model to one frame of observations.
 
         Two kinds of observation, either or both:
@@ -141,6 +149,9 @@ class MarkerIK:
         Args:
             q_start: (n,) warm start (previous solution); also the temporal prior.
             q_prior: (n,) values the prior-weighted coordinates are pulled toward (default: model defaults).
+            foot_anchors_m: (n_feet, 2, 3) ground positions of each foot's (heel, big toe) markers, in the
+                order LHeel/LBigToe, RHeel/RBigToe; the feet are pulled there with ``foot_anchor_weight``
+                (planted feet). None: no anchor term.
             max_iterations: overrides the setting (a cold start needs more than a warm-started frame).
 
         Returns:
@@ -172,6 +183,12 @@ class MarkerIK:
         s_temporal = np.sqrt(cfg.temporal_weight)
         s_flat = np.sqrt(cfg.foot_flat_weight)
         s_balance = np.sqrt(cfg.balance_weight)
+        s_anchor = np.sqrt(cfg.foot_anchor_weight) if foot_anchors_m is not None else 0.0
+        if s_anchor > 0:
+            anchors = np.asarray(foot_anchors_m, dtype=np.float64)
+            if anchors.shape != (*self._feet.shape, 3) or not np.all(np.isfinite(anchors)):
+                raise ValueError(f"IK: foot_anchors_m must be finite with shape {(*self._feet.shape, 3)}, "
+                                 f"got {anchors.shape}")
         free = self._free
         s_prior = np.sqrt(self._prior_weight[free])
         n_free = free.size
@@ -189,6 +206,8 @@ class MarkerIK:
             if s_flat > 0 and self._feet.size:
                 dy = m[..., self._feet[:, 1], 1] - m[..., self._feet[:, 0], 1] - self._foot_flat_dy
                 parts.append(s_flat * dy)
+            if s_anchor > 0:
+                parts.append(s_anchor * (m[..., self._feet, :] - anchors).reshape(*m.shape[:-2], -1))
             return np.concatenate(parts, axis=-1)
 
         def residual(obs: np.ndarray, q: np.ndarray) -> np.ndarray:

@@ -15,8 +15,12 @@ Algorithm:
 2. Tracking: per frame, marker IK (``edge.ik``; or OpenSim's own IK on x86-64, ``ik_backend``, as a
    reference) on the exported model, warm-started from the previous
    frame, fitting both the world landmarks (hip-centred, rotated into the ground frame) and the image
-   landmarks (reprojected through the camera), weighted by visibility, with two squat priors: feet
-   flat on the floor, and the centre of mass over the feet.
+   landmarks (reprojected through the camera), weighted by visibility, with three squat priors: feet
+   flat on the floor, the centre of mass over the feet, and planted feet (heels and toes held near
+   where they stood, which pins the body's distance from the camera: one camera sees depth poorly,
+   and without it the fitted body drifts toward or away from the camera and trades leg flexion for
+   distance). The anchors follow the fitted feet slowly (``foot_anchor_time_s``) and are re-planted at
+   once when a foot landmark moves more than ``foot_release_m`` in the image (a step).
    A gap of more than ``reinit_gap_s`` without a person re-initialises the fit.
 3. Causal smoothing: a One-Euro filter on the coordinates (adaptive low-pass: strong at rest, light in
    fast motion). It looks at no future frame; at rest its lag is ~1 / (2 pi min_cutoff_hz).
@@ -101,6 +105,8 @@ class LifterConfig:
     # observed standing skeleton and the model's neutral standing pose, and subtract it afterwards
     standing_offsets: bool = True
     reinit_gap_s: float = 0.5
+    foot_anchor_time_s: float = 2.0  # planted-feet anchors follow the fitted feet with this time constant
+    foot_release_m: float = 0.1  # a foot landmark moving this far in the image (metres at the feet) re-plants the feet
     ik_backend: IKBackend = IKBackend.NUMPY
     ik: IKConfig = field(default_factory=IKConfig)
     scaling_settings: ScalingConfig = field(default_factory=ScalingConfig)
@@ -120,6 +126,10 @@ class LifterConfig:
                              f"{self.scaling.value!r})")
         if self.min_standing_frames < 5 or self.reinit_gap_s <= 0:
             raise ValueError("min_standing_frames must be >= 5 and reinit_gap_s > 0")
+        if not self.foot_anchor_time_s > 0:
+            raise ValueError(f"foot_anchor_time_s must be > 0, got {self.foot_anchor_time_s}")
+        if not self.foot_release_m > 0:
+            raise ValueError(f"foot_release_m must be > 0, got {self.foot_release_m}")
 
 
 class OneEuroFilter:
@@ -206,6 +216,9 @@ class Lifter:
         self._last_detected_ns: int | None = None
         self._origin_xz: np.ndarray | None = None
         self._floor_y_m: float | None = None
+        self._foot_anchor_m: np.ndarray | None = None
+        self._foot_anchor_px: np.ndarray | None = None
+        self._foot_anchor_ns = 0
         self._last_output = np.full(N_COORDINATES, np.nan)
         self._filter = OneEuroFilter(config.smoothing)
         self._seq = 0
@@ -264,7 +277,8 @@ class Lifter:
         world = np.stack([p.world_xyz for p in detected]).astype(np.float64)
         vis = np.stack([p.visibility for p in detected]).astype(np.float64)
         standing = self._standing_mask(world)
-        self._update_gravity(world[standing])
+        standing_start = standing.mean() >= STANDING_SHARE  # enough for gravity even if a short window
+        self._update_gravity(world[standing], enough=standing_start)
         model = self.generic_model
         if cfg.scaling is not ScalingMode.NONE:
             scaling = estimate_scaling(model, world, vis, cfg.scaling_settings)
@@ -289,7 +303,7 @@ class Lifter:
             fov = float(np.degrees(2 * np.arctan(np.tan(np.radians(fov) / 2) * width / height)))
         self._intrinsics = PinholeCamera.from_fov(width, height, fov)
         self._set_camera()
-        if cfg.standing_offsets and standing.mean() >= STANDING_SHARE:
+        if cfg.standing_offsets and self._gravity_from_standing and standing_start:
             self._world_offset_m = self._standing_offsets(world[standing])
             log.info("lifter: standing calibration, world-landmark offsets up to %.1f cm",
                      100 * np.linalg.norm(self._world_offset_m, axis=1).max())
@@ -321,10 +335,11 @@ class Lifter:
         """(N,) True for frames of world landmarks (N, 33, 3) with both knees straighter than the setting."""
         return (knee_bend_deg(world) < self.config.standing_knee_deg).all(axis=-1)
 
-    def _update_gravity(self, world_standing: np.ndarray) -> None:
-        """Add standing frames (N, 33, 3); estimate gravity from them once there are enough."""
+    def _update_gravity(self, world_standing: np.ndarray, enough: bool = False) -> None:
+        """Add standing frames (N, 33, 3); estimate gravity from them once there are enough
+        (``min_standing_frames``, or ``enough``: a standing start of a short calibration window)."""
         self._standing.extend(world_standing)
-        if len(self._standing) >= self.config.min_standing_frames:
+        if len(self._standing) >= self.config.min_standing_frames or (enough and len(self._standing) >= 5):
             self.alignment = estimate_floor_alignment(np.stack(self._standing))
             self._gravity_from_standing = True
         elif self.alignment is None:
@@ -353,12 +368,14 @@ class Lifter:
                and pose.t_capture_ns - self._last_detected_ns > self.config.reinit_gap_s * 1e9)
         if gap:
             self._q = None
+            self._foot_anchor_m = None
         self._last_detected_ns = pose.t_capture_ns
         world_m = self.alignment.apply(pose.world_xyz[LANDMARKS].astype(np.float64)) - self._world_offset_m
         weights = pose.visibility[LANDMARKS].astype(np.float64)
         image_px = pose.image_xyz[LANDMARKS, :2].astype(np.float64) * [self.camera.width, self.camera.height]
         if self._q is None:
             self._q = self._initial_pose(world_m, weights, image_px)
+            self._foot_anchor_m = None
             self._filter.reset()
         cfg = self.config
         if cfg.ik_backend is IKBackend.OPENSIM:
@@ -368,12 +385,38 @@ class Lifter:
                 self._q,
                 world_m=world_m if cfg.world_weight > 0 else None, world_weights=weights * cfg.world_weight,
                 image_xy=image_px if cfg.image_weight > 0 else None, image_weights=weights * cfg.image_weight,
-                camera=self.camera)
+                camera=self.camera, foot_anchors_m=self._planted_feet(image_px, weights))
         self._q = result.q
+        self._follow_feet(result.q, image_px, pose.t_capture_ns)
         coords = self._to_output(result.q)
         coords = self._filter(coords, pose.t_capture_ns)
         self._last_output = coords
         return self._emit(pose, valid=True, coords=coords, rms=result.marker_rms_m, t0=t0)
+
+    def _planted_feet(self, image_px: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+        """The feet anchors for this frame, or None (then the feet are re-planted where this frame's fit
+        puts them) when a visible foot landmark has moved more than ``foot_release_m`` in the image
+        since they were planted: the subject stepped."""
+        if self._foot_anchor_m is None:
+            return None
+        depth_m = float(self.camera.to_camera(self._foot_anchor_m.reshape(-1, 3))[:, 2].mean())
+        moved_px = np.linalg.norm(image_px[_FOOT_MARKERS] - self._foot_anchor_px, axis=1)
+        seen = (weights[_FOOT_MARKERS] > 0.5) & np.isfinite(moved_px)
+        if seen.any() and moved_px[seen].max() * depth_m / self.camera.fx > self.config.foot_release_m:
+            self._foot_anchor_m = None
+        return self._foot_anchor_m
+
+    def _follow_feet(self, q: np.ndarray, image_px: np.ndarray, t_ns: int) -> None:
+        """Plant the feet where this fit puts them (first frame, or after a step), or move the anchors
+        toward the fitted feet with time constant ``foot_anchor_time_s`` (averaging out per-frame noise)."""
+        feet = self._ik.foot_points(q)
+        if self._foot_anchor_m is None:
+            self._foot_anchor_m = feet
+            self._foot_anchor_px = image_px[_FOOT_MARKERS]
+        else:
+            alpha = 1.0 - np.exp(-max(t_ns - self._foot_anchor_ns, 0) * 1e-9 / self.config.foot_anchor_time_s)
+            self._foot_anchor_m = self._foot_anchor_m + alpha * (feet - self._foot_anchor_m)
+        self._foot_anchor_ns = t_ns
 
     def _initial_pose(self, world_m: np.ndarray, weights: np.ndarray, image_px: np.ndarray) -> np.ndarray:
         """A first fit with no warm start: posture from the world landmarks, then placement in front of

@@ -145,9 +145,10 @@ def test_metrics_command_prints_json_for_a_mot_file(tmp_path, capsys):
 
 def test_demo_runs_the_pipeline_on_the_synthetic_subject_and_scores_it(tmp_path, settings_file, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--reps", "1", "--azimuth", "60", "--out", str(out), "--settings", str(settings_file)]) == 0
+    # the frontal view is the hard one: knee and hip flexion happen in depth
+    assert main(["demo", "--reps", "1", "--azimuth", "0", "--out", str(out), "--settings", str(settings_file)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     truth = summary["truth_rmse_deg"]
     assert summary["detection_rate"] > 0.9 and truth["frames_compared"] > 0.8 * summary["frames"]
-    assert truth["mean_sagittal_lower"] < 10.0  # 4.1 measured at 60 deg with 3 reps
+    assert truth["mean_sagittal_lower"] < 9.0  # frontal, 3 reps: 12.7 before the planted-feet prior, 6.7 with it
     assert (out / "overlay.mp4").is_file() and (out / "kinematics.mot").is_file()

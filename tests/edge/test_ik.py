@@ -78,3 +78,28 @@ def test_balance_prior_moves_the_centre_of_mass_over_the_feet(model):
         q = ik.solve(leaning, world_m=targets - mid_hip, world_weights=weights).q
         offsets.append(com_offset_m(ik, q))
     assert offsets[1] < 0.5 * offsets[0]
+
+
+def test_foot_anchors_pin_the_feet_where_the_image_leaves_depth_open(model):
+    """Seen from the front by one camera, the body's distance is weakly observed; feet anchored where
+    they stood hold it (and with it the leg angles)."""
+    cam = PinholeCamera.look_at(np.array([3.0, 1.0, 0.0]), np.array([0.0, 1.0, 0.0]), 640, 480, 60.0)
+    truth = model.default_q()
+    px = cam.project(MarkerIK(model, MARKER_NAMES).markers(truth))
+    start = truth.copy()
+    start[model.coordinate_index("pelvis_tx")] += 0.4  # 40 cm nearer the camera than the truth
+    errors = {}
+    for weight in (0.0, 10.0):
+        ik = MarkerIK(model, MARKER_NAMES, IKConfig(max_iterations=5, foot_flat_weight=0.0, balance_weight=0.0,
+                                                    temporal_weight=1e-2, foot_anchor_weight=weight))
+        q = ik.solve(start, image_xy=px, image_weights=np.full(len(MARKER_NAMES), 0.05), camera=cam,
+                     foot_anchors_m=ik.foot_points(truth)).q
+        errors[weight] = np.abs(ik.foot_points(q) - ik.foot_points(truth)).max()
+    assert errors[10.0] < 0.02 < errors[0.0], errors
+
+
+def test_foot_anchor_shape_is_checked(model):
+    ik = MarkerIK(model, MARKER_NAMES)
+    world = ik.markers(ik.default_q)
+    with pytest.raises(ValueError, match=r"foot_anchors_m must be finite with shape \(2, 2, 3\)"):
+        ik.solve(ik.default_q, world_m=world, foot_anchors_m=np.zeros((4, 3)))
