@@ -296,8 +296,10 @@ class Lifter:
             from edge.ik_opensim import OpenSimIKConfig, OpenSimMarkerIK, default_model_files
 
             osim_path, marker_set = default_model_files()
-            self._tracker = OpenSimMarkerIK(osim_path, MARKER_NAMES, OpenSimIKConfig(fixed_coordinates=cfg.ik.fixed_coordinates),
-                                            marker_set_path=marker_set, coordinate_names=model.coordinate_names)
+            opensim_config = OpenSimIKConfig(fixed_coordinates=cfg.ik.fixed_coordinates,
+                                             prior_weights=cfg.ik.prior_weights, temporal_weight=cfg.ik.temporal_weight)
+            self._tracker = OpenSimMarkerIK(osim_path, MARKER_NAMES, opensim_config, marker_set_path=marker_set,
+                                            coordinate_names=model.coordinate_names)
         fov = cfg.long_side_fov_deg
         if width < height:  # portrait: the long side is vertical
             fov = float(np.degrees(2 * np.arctan(np.tan(np.radians(fov) / 2) * width / height)))
