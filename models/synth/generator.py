@@ -1,16 +1,19 @@
 """Physically consistent synthetic squat reps in the 33 BIGE coordinates, with form faults and labels.
 
-Inputs: a ``RepSpec`` per rep (depth, tempo, stance, trunk lean, knee valgus, heel lift, left-right
+Inputs: a ``RepSpec`` per rep (depth, tempo, stance width and toe-out, trunk lean, knee valgus, heel lift, left-right
 asymmetry, butt wink, arm pose, natural variation), or ``sample_rep_specs`` to draw varied ones with
 chosen fault rates. Outputs per rep: coordinates (T, 33) at ``fps`` in degrees / metres (standing
 still at both ends), the fault labels (frozenset of ``models.synth.faults.Fault`` values) and an info
 dict (time, phases, the measured fault magnitudes, contact and balance checks).
 
-Algorithm: a phase s(t) in [0, 1] (quintic ease down over the descent, hold, ease up over the ascent)
+Algorithm: a phase s(t) in [0, 1] (raised-cosine sweep down over the descent, hold, sweep up over the ascent)
 drives a nominal pose: knee flexion per side (the asymmetry splits it), a torso inclination shared
 between anterior pelvis tilt and lumbar flexion (a butt wink tilts the pelvis back near the bottom
 while the lumbar spine flexes by as much, so the torso keeps its lean), ankle dorsiflexion from a
 planar balance model, hip flexion closing the sagittal chain, arms per pose, and smooth seeded noise.
+The trunk lean is specified as the fault measure reads it (hip-to-shoulder line beyond the tibia, see
+models.synth.faults): the torso inclination at the bottom is solved on the same planar model, whose
+tibia inclination is the balanced ankle angle.
 Then ``edge.synthetic.squat_motion.solve_contact_ik`` (batched damped Gauss-Newton over forward
 kinematics, all frames of many reps at once) moves the pelvis translation, pelvis list/rotation and
 the leg coordinates as little as possible while five contact points per foot (heel, first and fifth
@@ -39,14 +42,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import asdict, dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from scipy.interpolate import CubicSpline
 from scipy.spatial import ConvexHull
 
 from edge.messages import BIGE_COORDINATES
-from edge.skeleton import bige_map
+from edge.skeleton import bige_map, fk
 from edge.skeleton.model import SkeletonModel, load_default
 from edge.synthetic.body import BodyKinematics
 from edge.synthetic.squat_motion import ArmPose, balanced_ankle_deg, ease, solve_contact_ik
@@ -95,8 +98,13 @@ class RepSpec:
 
     depth_deg: peak knee flexion (mean of both knees). descent_s / pause_s / ascent_s: tempo (the ease
     down, the hold at the bottom, the ease up). stand_s: standing still before and after.
-    stance_width_m: distance between the ankle joint centres. trunk_lean_deg: torso inclination from
-    vertical at the bottom. knee_valgus_deg: medial roll of both feet at the bottom (carries the knees
+    stance_width_m: distance between the ankle joint centres. toe_out_deg: each foot turned out from
+    straight ahead (external hip rotation when standing; the knees then track outwards over the toes, by
+    about as much as a valgus roll of half the toe-out carries them in: spec_labels assumes near-straight
+    feet for knee valgus, as the sampler draws them). trunk_over_tibia_deg: how much further
+    from vertical the trunk line (hip to shoulder joint centres) leans than the tibias at the bottom
+    (planned on a planar balance model; measured after planting within a few degrees, see
+    faults.RepMeasures.trunk_over_tibia_deg). knee_valgus_deg: medial roll of both feet at the bottom (carries the knees
     in; see the module docstring). heel_lift_deg: heel rise about the mtp axis at the bottom.
     asymmetry_deg: nominal peak knee flexion right minus left (the planted feet realise 60-75 % of it, see
     ASYMMETRY_REALISED; the measured difference is in the info). weight_shift_m: sideways centre-of-mass shift at
@@ -111,8 +119,9 @@ class RepSpec:
     pause_s: float = 0.2
     ascent_s: float = 1.2
     stand_s: float = 0.4
-    stance_width_m: float = 0.30
-    trunk_lean_deg: float = 50.0
+    stance_width_m: float = 0.38
+    toe_out_deg: float = 0.0
+    trunk_over_tibia_deg: float = 12.0
     knee_valgus_deg: float = 0.0
     heel_lift_deg: float = 0.0
     asymmetry_deg: float = 0.0
@@ -130,7 +139,9 @@ class RepSpec:
             (0.25 <= self.ascent_s <= 5.0, f"ascent_s must be in [0.25, 5], got {self.ascent_s}"),
             (0.1 <= self.stand_s <= 3.0, f"stand_s must be in [0.1, 3], got {self.stand_s}"),
             (0.18 <= self.stance_width_m <= 0.50, f"stance_width_m must be in [0.18, 0.5], got {self.stance_width_m}"),
-            (20.0 <= self.trunk_lean_deg <= 88.0, f"trunk_lean_deg must be in [20, 88], got {self.trunk_lean_deg}"),
+            (-5.0 <= self.toe_out_deg <= 30.0, f"toe_out_deg must be in [-5, 30], got {self.toe_out_deg}"),
+            (-20.0 <= self.trunk_over_tibia_deg <= 70.0,
+             f"trunk_over_tibia_deg must be in [-20, 70], got {self.trunk_over_tibia_deg}"),
             (0.0 <= self.knee_valgus_deg <= 15.0, f"knee_valgus_deg must be in [0, 15], got {self.knee_valgus_deg}"),
             (0.0 <= self.heel_lift_deg <= 25.0, f"heel_lift_deg must be in [0, 25], got {self.heel_lift_deg}"),
             (not (self.knee_valgus_deg > 0 and self.heel_lift_deg > 0),
@@ -156,32 +167,39 @@ class RepSpec:
 # Where the sampler draws clean values and fault values: kept well clear of the thresholds in
 # models.synth.faults, so every label is unambiguous.
 CLEAN_RANGES: dict[str, tuple[float, float]] = {
-    "depth_deg": (85.0, 120.0), "descent_s": (0.85, 1.8), "pause_s": (0.0, 0.4), "ascent_s": (0.7, 1.6),
-    "stance_width_m": (0.24, 0.34), "trunk_lean_deg": (40.0, 63.0), "asymmetry_deg": (-2.5, 2.5),
+    "depth_deg": (80.0, 115.0), "descent_s": (0.75, 1.6), "pause_s": (0.0, 0.15), "ascent_s": (0.6, 1.4),
+    "stance_width_m": (0.30, 0.42), "toe_out_deg": (0.0, 15.0), "trunk_over_tibia_deg": (0.0, 22.0), "asymmetry_deg": (-2.5, 2.5),
     "weight_shift_m": (-0.01, 0.01), "butt_wink_deg": (0.0, 4.0),
 }
 FAULT_RANGES: dict[str, dict[str, tuple[float, float]]] = {
     Fault.SHALLOW_DEPTH.value: {"depth_deg": (45.0, 60.0)},
-    Fault.EXCESSIVE_TRUNK_LEAN.value: {"trunk_lean_deg": (77.0, 85.0), "depth_deg": (85.0, 105.0)},
-    Fault.KNEE_VALGUS.value: {"knee_valgus_deg": (9.0, 12.0)},
+    Fault.EXCESSIVE_TRUNK_LEAN.value: {"trunk_over_tibia_deg": (38.0, 46.0), "depth_deg": (85.0, 105.0)},
+    Fault.KNEE_VALGUS.value: {"knee_valgus_deg": (9.0, 12.0), "depth_deg": (98.0, 118.0), "toe_out_deg": (0.0, 2.0)},
     Fault.HEEL_LIFT.value: {"heel_lift_deg": (8.0, 12.0), "depth_deg": (85.0, 108.0)},
     Fault.ASYMMETRY.value: {"asymmetry_deg": (15.0, 20.0), "weight_shift_m": (0.045, 0.06), "depth_deg": (85.0, 108.0)},
     Fault.BUTT_WINK.value: {"butt_wink_deg": (12.0, 22.0), "depth_deg": (100.0, 120.0)},
-    Fault.FAST_TEMPO.value: {"descent_s": (0.3, 0.5), "pause_s": (0.0, 0.05), "ascent_s": (0.4, 0.8)},
+    Fault.FAST_TEMPO.value: {"descent_s": (0.3, 0.45), "pause_s": (0.0, 0.05), "ascent_s": (0.4, 0.8)},
 }
 DEFAULT_FAULT_RATE = 0.15
+ARM_POSE_RATES: dict[ArmPose, float] = {ArmPose.FORWARD: 0.5, ArmPose.CROSSED: 0.25, ArmPose.SIDES: 0.25}
+"""How often the sampler picks each arm pose (arms forward is the usual bodyweight-squat cue)."""
 EXCLUSIVE_FAULTS = ((Fault.SHALLOW_DEPTH.value, Fault.BUTT_WINK.value), (Fault.SHALLOW_DEPTH.value, Fault.KNEE_VALGUS.value),
-              (Fault.KNEE_VALGUS.value, Fault.HEEL_LIFT.value), (Fault.ASYMMETRY.value, Fault.HEEL_LIFT.value))
+              (Fault.KNEE_VALGUS.value, Fault.HEEL_LIFT.value), (Fault.ASYMMETRY.value, Fault.HEEL_LIFT.value),
+              (Fault.EXCESSIVE_TRUNK_LEAN.value, Fault.KNEE_VALGUS.value))
 """ Fault pairs the sampler does not combine (the second is dropped): a butt wink needs depth; a shallow
 rep's valgus roll moves the knees too little to label reliably; a rolled foot has no pivot for the heel;
-a heel lift with a weight shift needs more subtalar inversion than the model's +-20 deg."""
+a heel lift with a weight shift needs more subtalar inversion than the model's +-20 deg; with the shins
+near vertical under a folded trunk the roll carries the knees in by little more than the threshold."""
 
 
 def sample_rep_specs(n: int, seed: int, fault_rates: Mapping[str, float] | None = None) -> list[RepSpec]:
     """Draw ``n`` varied rep specs; each fault is present independently with its rate.
 
-    Clean values come from ``CLEAN_RANGES``, fault values from ``FAULT_RANGES``. Incompatible pairs
-    (``EXCLUSIVE_FAULTS``) are resolved by dropping the second.
+    Clean values come from ``CLEAN_RANGES``, fault values from ``FAULT_RANGES`` (where two faults set
+    the same value, from the overlap of their ranges: e.g. an asymmetric rep with a butt wink stays
+    between the wink's least and the asymmetry's greatest depth, as deeper asymmetric reps carry the
+    knees inwards by nearly the valgus threshold). Incompatible pairs (``EXCLUSIVE_FAULTS``) are
+    resolved by dropping the second.
 
     Args:
         n: number of specs (>= 0).
@@ -213,14 +231,17 @@ def sample_rep_specs(n: int, seed: int, fault_rates: Mapping[str, float] | None 
             if first in present and second in present:
                 present.remove(second)
         side = 1.0 if rng.uniform() < 0.5 else -1.0
-        for name in present:
+        ranges: dict[str, tuple[float, float]] = {}
+        for name in present:  # faults setting the same value share it: the overlap of their ranges, else the last
             for key, (lo, hi) in FAULT_RANGES[name].items():
-                values[key] = float(rng.uniform(lo, hi))
+                old_lo, old_hi = ranges.get(key, (lo, hi))
+                ranges[key] = (max(lo, old_lo), min(hi, old_hi)) if max(lo, old_lo) < min(hi, old_hi) else (lo, hi)
+        values.update({key: float(rng.uniform(lo, hi)) for key, (lo, hi) in ranges.items()})
         if Fault.ASYMMETRY.value in present:
             values["asymmetry_deg"] *= side
             values["weight_shift_m"] *= side
-        arm_pose = list(ArmPose)[int(rng.integers(len(ArmPose)))]
-        specs.append(RepSpec(**values, arm_pose=arm_pose, stand_s=float(rng.uniform(0.3, 0.6)),
+        arm_pose = list(ARM_POSE_RATES)[int(rng.choice(len(ARM_POSE_RATES), p=list(ARM_POSE_RATES.values())))]
+        specs.append(RepSpec(**values, arm_pose=arm_pose, stand_s=float(rng.uniform(0.2, 0.45)),
                              variation=float(rng.uniform(0.3, 1.0)), variation_seed=int(rng.integers(2**31))))
     return specs
 
@@ -233,7 +254,18 @@ with both feet fixed, a knee difference needs the pelvis to list, rotate and shi
 HEEL_LIFT_DEG = 5.0
 """Heel lift angle (spec ``heel_lift_deg``) that raises the heel ~ faults.HEEL_RISE_M."""
 _GRID = np.linspace(0.0, 1.0, 100001)
-_EASE_5_95 = float(np.diff(np.interp([0.05, 0.95], ease(_GRID), _GRID))[0])  # share of an eased descent, 5 %-95 %
+
+
+def _sweep(u: np.ndarray) -> np.ndarray:
+    """Raised cosine 0 -> 1 with zero velocity at both ends: the depth profile of a descent or ascent.
+
+    Real squats turn at the bottom about as fast as this (time above 95 % of the knee excursion about
+    0.29 s on the real trials); a quintic ease lingers there half as long again.
+    """
+    return 0.5 - 0.5 * np.cos(np.pi * u)
+
+
+_EASE_5_95 = float(np.diff(np.interp([0.05, 0.95], _sweep(_GRID), _GRID))[0])  # share of a descent, 5 %-95 %
 
 
 def spec_labels(spec: RepSpec) -> frozenset[str]:
@@ -247,7 +279,7 @@ def spec_labels(spec: RepSpec) -> frozenset[str]:
     """
     checks = {
         Fault.SHALLOW_DEPTH: spec.depth_deg < faults.SHALLOW_KNEE_DEG,
-        Fault.EXCESSIVE_TRUNK_LEAN: spec.trunk_lean_deg > faults.TRUNK_LEAN_DEG,
+        Fault.EXCESSIVE_TRUNK_LEAN: spec.trunk_over_tibia_deg > faults.TRUNK_OVER_TIBIA_DEG,
         Fault.KNEE_VALGUS: spec.knee_valgus_deg > VALGUS_ROLL_DEG,
         Fault.HEEL_LIFT: spec.heel_lift_deg > HEEL_LIFT_DEG,
         Fault.ASYMMETRY: (ASYMMETRY_REALISED * abs(spec.asymmetry_deg) > faults.ASYMMETRY_KNEE_DEG
@@ -312,22 +344,31 @@ def generate_reps(specs: Sequence[RepSpec], fps: float = 60.0,
             raise ValueError(f"generate_reps: expected RepSpec, got {type(spec).__name__}")
     model, kinematics = _default_body()
     contacts = _Contacts(kinematics, model)
-    plans = [_plan(spec, fps) for spec in specs]
-    out: list[tuple[np.ndarray, frozenset[str], dict] | None] = []
+    plans: list[_Plan | None] = []
+    for spec in specs:
+        try:
+            plans.append(_plan(spec, fps, model, kinematics, contacts))
+        except RuntimeError:
+            if not skip_infeasible:
+                raise
+            plans.append(None)
+    feasible = [p for p in plans if p is not None]
+    finished: list[tuple[np.ndarray, frozenset[str], dict] | None] = []
     batch: list[_Plan] = []
-    for plan in plans + [None]:
+    for plan in feasible + [None]:
         if plan is not None and (not batch or sum(len(p.time_s) for p in batch) + len(plan.time_s) <= _BATCH_FRAMES):
             batch.append(plan)
             continue
         for p, solved in zip(batch, _plant(batch, contacts, kinematics)):
             try:
-                out.append(_finish(p, solved, fps, contacts, kinematics, model))
+                finished.append(_finish(p, solved, fps, contacts, kinematics, model))
             except RuntimeError:
                 if not skip_infeasible:
                     raise
-                out.append(None)
+                finished.append(None)
         batch = [plan] if plan is not None else []
-    return out
+    results = iter(finished)
+    return [None if plan is None else next(results) for plan in plans]
 
 
 @dataclass(frozen=True)
@@ -344,15 +385,15 @@ class _Plan:
     com_shift_m: np.ndarray  # (T,) sideways, + right
 
 
-def _plan(spec: RepSpec, fps: float) -> _Plan:
+def _plan(spec: RepSpec, fps: float, model: SkeletonModel, kinematics: BodyKinematics, contacts: "_Contacts") -> _Plan:
     """Timeline and nominal coordinates of one rep (see the module docstring)."""
     bounds = np.cumsum([0.0, spec.stand_s, spec.descent_s, spec.pause_s, spec.ascent_s, spec.stand_s])
     n = int(round(bounds[-1] * fps)) + 1
     t = np.arange(n) / fps
     phase = np.clip(np.searchsorted(bounds[1:-1], t, side="right"), 0, 4)
-    s = np.where(phase == 1, ease(np.clip((t - bounds[1]) / spec.descent_s, 0, 1)), 0.0)
+    s = np.where(phase == 1, _sweep(np.clip((t - bounds[1]) / spec.descent_s, 0, 1)), 0.0)
     s = np.where(phase == 2, 1.0, s)
-    s = np.where(phase == 3, ease(np.clip(1.0 - (t - bounds[3]) / spec.ascent_s, 0, 1)), s)
+    s = np.where(phase == 3, _sweep(np.clip(1.0 - (t - bounds[3]) / spec.ascent_s, 0, 1)), s)
 
     rng = np.random.default_rng(spec.variation_seed)
     v = spec.variation
@@ -367,54 +408,138 @@ def _plan(spec: RepSpec, fps: float) -> _Plan:
     pelvis_share = 0.6 + v * rng.uniform(-0.1, 0.1)  # of the trunk lean, from the pelvis
     knee0 = 3.0 + v * rng.uniform(-2.0, 2.0)
 
-    q = np.zeros((n, 33))
     knee = knee0 + s * (spec.depth_deg - knee0)
     split = s * spec.asymmetry_deg / 2 + s * noise(1.0)
-    trunk = trunk0 + s * (spec.trunk_lean_deg - trunk0)
-    wink = spec.butt_wink_deg * ease(np.clip((s - 0.8) / 0.2, 0, 1))
-    tilt = tilt0 - pelvis_share * (spec.trunk_lean_deg - trunk0) * ease(np.clip(s / 0.8, 0, 1)) + wink
-    lumbar = -trunk - tilt
-    arm_flex, arm_add, arm_rot, elbow = _arm_angles(spec.arm_pose, s, trunk, rng, v)
-    arm_flex = np.clip(arm_flex + noise(4.0), -85.0, 85.0)  # inside the model's shoulder range
+    arm_flex, arm_add, arm_rot, elbow, pro_sup = _arm_angles(spec.arm_pose, s, rng)
+    arm_flex = np.clip(arm_flex + noise(4.0), -_ARM_FLEX_MAX_DEG, _ARM_FLEX_MAX_DEG)
     elbow = np.clip(elbow + noise(5.0), 2.0, 145.0)
-    ankle = balanced_ankle_deg(knee, tilt, tilt + lumbar, arm_flex)
+    arm_add, arm_rot, pro_sup = arm_add + noise(3.0), arm_rot + noise(5.0), np.clip(pro_sup + noise(6.0), 0.0, 119.0)
+    wink = spec.butt_wink_deg * ease(np.clip((s - 0.8) / 0.2, 0, 1))
     abduction = np.degrees(np.arcsin((spec.stance_width_m / 2 - _HIP_HALF_WIDTH_M) / _LEG_LENGTH_M))
     roll = s * spec.knee_valgus_deg
     heel = spec.heel_lift_deg * ease(np.clip((s - 0.5) / 0.5, 0, 1))
-    q[:, _IDX["pelvis_tilt"]] = tilt
-    q[:, _IDX["pelvis_list"]] = noise(0.8)
-    q[:, _IDX["pelvis_rotation"]] = noise(1.5)
-    q[:, _IDX["pelvis_ty"]] = 0.95
-    q[:, _IDX["lumbar_extension"]] = lumbar
-    q[:, _IDX["lumbar_bending"]] = noise(1.5)
-    q[:, _IDX["lumbar_rotation"]] = noise(1.5)
-    for side, sign in (("r", 1.0), ("l", -1.0)):
-        knee_side = knee + sign * split
-        ankle_side = ankle + sign * _ANKLE_SHARE_OF_SPLIT * split
-        q[:, _IDX[f"hip_flexion_{side}"]] = knee_side - ankle_side - tilt
-        q[:, _IDX[f"hip_adduction_{side}"]] = -abduction + roll
-        q[:, _IDX[f"hip_rotation_{side}"]] = roll
-        q[:, _IDX[f"knee_angle_{side}"]] = knee_side
-        q[:, _IDX[f"ankle_angle_{side}"]] = ankle_side - heel
-        q[:, _IDX[f"mtp_angle_{side}"]] = -heel  # toes dorsiflex relative to the rising calcaneus
-        q[:, _IDX[f"arm_flex_{side}"]] = arm_flex
-        q[:, _IDX[f"arm_add_{side}"]] = arm_add
-        q[:, _IDX[f"arm_rot_{side}"]] = arm_rot
-        q[:, _IDX[f"elbow_flex_{side}"]] = elbow
-        q[:, _IDX[f"pro_sup_{side}"]] = 80.0
+    pelvis_list, pelvis_rotation, lumbar_bending, lumbar_rotation = noise(0.8), noise(1.5), noise(1.5), noise(1.5)
     com_forward = ease(np.clip(s / 0.5, 0, 1)) if spec.heel_lift_deg > 0 else np.zeros(n)
-    return _Plan(spec, t, phase, q, heel, roll, com_forward, s * spec.weight_shift_m)
+
+    def pose(f: np.ndarray, torso_bottom_deg: np.ndarray | float, ankle_deg: np.ndarray) -> np.ndarray:
+        """Nominal coordinates (len(f), 33) of frames f for a torso inclination at the bottom and ankle angles."""
+        sf = s[f]
+        trunk = trunk0 + sf * (torso_bottom_deg - trunk0)
+        tilt = tilt0 - pelvis_share * (torso_bottom_deg - trunk0) * ease(np.clip(sf / 0.8, 0, 1)) + wink[f]
+        q = np.zeros((len(f), 33))
+        q[:, _IDX["pelvis_tilt"]] = tilt
+        q[:, _IDX["pelvis_list"]] = pelvis_list[f]
+        q[:, _IDX["pelvis_rotation"]] = pelvis_rotation[f]
+        q[:, _IDX["pelvis_ty"]] = 0.95
+        q[:, _IDX["lumbar_extension"]] = -trunk - tilt
+        q[:, _IDX["lumbar_bending"]] = lumbar_bending[f]
+        q[:, _IDX["lumbar_rotation"]] = lumbar_rotation[f]
+        for side, sign in (("r", 1.0), ("l", -1.0)):
+            knee_side = knee[f] + sign * split[f]
+            ankle_side = ankle_deg + sign * _ANKLE_SHARE_OF_SPLIT * split[f]
+            q[:, _IDX[f"hip_flexion_{side}"]] = knee_side - ankle_side - tilt
+            q[:, _IDX[f"hip_adduction_{side}"]] = -abduction + roll[f] - _KNEES_OUT_PER_TOE_OUT * spec.toe_out_deg * sf
+            q[:, _IDX[f"hip_rotation_{side}"]] = roll[f] - spec.toe_out_deg * (1.0 - sf)
+            q[:, _IDX[f"knee_angle_{side}"]] = knee_side
+            q[:, _IDX[f"ankle_angle_{side}"]] = ankle_side - heel[f]
+            q[:, _IDX[f"mtp_angle_{side}"]] = -heel[f]  # toes dorsiflex relative to the rising calcaneus
+            q[:, _IDX[f"arm_flex_{side}"]] = arm_flex[f]
+            q[:, _IDX[f"arm_add_{side}"]] = arm_add[f]
+            q[:, _IDX[f"arm_rot_{side}"]] = arm_rot[f]
+            q[:, _IDX[f"elbow_flex_{side}"]] = elbow[f]
+            q[:, _IDX[f"pro_sup_{side}"]] = pro_sup[f]
+        return q
+
+    bottom = int(np.argmax(s))
+    torso_bottom, ankle_bottom = _balanced_bottom_deg(spec, bottom, pose, com_forward[bottom] > 0.5, model,
+                                                      kinematics, contacts)
+    trunk = trunk0 + s * (torso_bottom - trunk0)
+    tilt = tilt0 - pelvis_share * (torso_bottom - trunk0) * ease(np.clip(s / 0.8, 0, 1)) + wink
+    ankle = balanced_ankle_deg(knee, tilt, -trunk, arm_flex)  # planar: its error at the bottom is taken out
+    ankle += s * (ankle_bottom - ankle[bottom])
+    frames = np.arange(n)
+    return _Plan(spec, t, phase, pose(frames, torso_bottom, ankle), heel, roll, com_forward, s * spec.weight_shift_m)
 
 
-def _arm_angles(pose: ArmPose, s: np.ndarray, trunk_deg: np.ndarray, rng: np.random.Generator,
-                v: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Shoulder flexion, adduction, rotation and elbow flexion (degrees) per frame, with variation."""
+_KNEES_OUT_PER_TOE_OUT = 0.6
+"""Nominal hip abduction at the bottom per degree of toe-out: with flexed hips the knees follow turned-out
+feet by abducting, while the standing external rotation unwinds (as on the real trials); the planting
+solve then makes it exact."""
+_TORSO_GRID_DEG = np.arange(0.0, 90.0, 2.0)
+_ANKLE_BISECTIONS = 14
+
+
+def _balanced_bottom_deg(spec: RepSpec, bottom: int, pose: Callable[..., np.ndarray], on_toes: bool,
+                         model: SkeletonModel, kinematics: BodyKinematics, contacts: "_Contacts") -> tuple[float, float]:
+    """Torso inclination at the bottom that puts the trunk line ``spec.trunk_over_tibia_deg`` beyond the tibias.
+
+    For each torso inclination on a grid, the ankle angle that puts the model's centre of mass where the
+    planting solve will hold it (over mid-foot, or over the toe pads for a heel lift) is found by
+    bisection on forward kinematics; the trunk and tibia inclinations of that balanced bottom pose are then
+    measured as ``faults.measure_rep`` measures them, and the grid is interpolated at the spec's value
+    (the difference grows with the torso inclination: a leaning torso needs less ankle dorsiflexion).
+
+    Args:
+        pose: ``pose(frames, torso_bottom_deg, ankle_deg)`` -> nominal coordinates of those frames.
+
+    Returns:
+        (torso inclination, balanced ankle angle) at the bottom, degrees.
+
+    Raises:
+        RuntimeError: the lean cannot be reached with the torso between upright and horizontal.
+    """
+    frames = np.full(len(_TORSO_GRID_DEG), bottom)
+    lo, hi = np.full(len(frames), -10.0), np.full(len(frames), 60.0)
+    feet = [contacts.index[f"{p}_{side}"] for p in ("heel", "hallux", "toe5") for side in ("r", "l")]
+    for _ in range(_ANKLE_BISECTIONS):
+        mid = (lo + hi) / 2
+        transforms = kinematics.transforms(pose(frames, _TORSO_GRID_DEG, mid))
+        heel_x, hallux_x, toe5_x = contacts.points(transforms)[:, feet, 0].reshape(len(frames), 3, 2).mean(axis=2).T
+        target_x = (hallux_x + toe5_x) / 2 if on_toes else heel_x + _COM_ALONG_FOOT * (hallux_x - heel_x)
+        forward = kinematics.centre_of_mass(transforms)[:, 0] > target_x  # more dorsiflexion moves it forward
+        hi = np.where(forward, mid, hi)
+        lo = np.where(forward, lo, mid)
+    ankle = (lo + hi) / 2
+    centres = fk.joint_centres(model, bige_map.from_bige(model, pose(frames, _TORSO_GRID_DEG, ankle)))
+    trunk_deg, tibia_deg = faults.sagittal_inclines_deg(centres, model)  # (G,) each
+    over = np.maximum.accumulate(trunk_deg - tibia_deg)
+    if not over[0] <= spec.trunk_over_tibia_deg <= over[-1]:
+        raise RuntimeError(f"generate_reps ({spec}): trunk_over_tibia_deg {spec.trunk_over_tibia_deg} is out of "
+                           f"reach ({over[0]:.1f} .. {over[-1]:.1f} deg) for this depth and arm pose")
+    torso = float(np.interp(spec.trunk_over_tibia_deg, over, _TORSO_GRID_DEG))
+    return torso, float(np.interp(torso, _TORSO_GRID_DEG, ankle))
+
+
+_ARM_FLEX_MAX_DEG = 88.0
+"""Shoulder flexion limit of the synthetic arms (the model's range ends at 90; real reps reach 120)."""
+
+
+def _arm_angles(pose: ArmPose, s: np.ndarray,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Shoulder flexion, adduction, rotation, elbow flexion and pronation (degrees) per frame.
+
+    Each pose has a style drawn per rep, from the ranges seen on the real squat trials (arms raised
+    forward with the elbows bent and the hands together; hands held at the chest; arms along the body,
+    the elbows bending as the trunk leans).
+    """
+    def u(lo: float, hi: float) -> float:
+        return float(rng.uniform(lo, hi))
+
+    pro_sup = np.full_like(s, u(75.0, 115.0))
     if pose is ArmPose.FORWARD:
-        reach = 70.0 + v * rng.uniform(-15.0, 15.0)
-        return 15.0 + reach * s, np.full_like(s, -5.0), np.zeros_like(s), 15.0 - 5.0 * s
-    if pose is ArmPose.CROSSED:  # hands in front of the opposite shoulders
-        return np.full_like(s, 56.5), np.full_like(s, 19.3), np.full_like(s, 77.6), np.full_like(s, 109.5)
-    return trunk_deg.copy(), np.full_like(s, -8.0), np.zeros_like(s), np.full_like(s, 10.0)  # hanging
+        flex0, reach = u(-12.0, 5.0), u(75.0, _ARM_FLEX_MAX_DEG)
+        elbow0, elbow1 = u(20.0, 130.0), u(60.0, 135.0)
+        rot0, rot1 = u(-15.0, 25.0), u(15.0, 45.0)
+        add0 = u(-22.0, -8.0)
+        return (flex0 + (reach - flex0) * s, add0 + u(-12.0, 10.0) * s, rot0 + (rot1 - rot0) * s,
+                elbow0 + (elbow1 - elbow0) * s, pro_sup)
+    if pose is ArmPose.CROSSED:  # hands at the chest / on the opposite shoulders
+        flex0, flex1 = u(40.0, 60.0), u(60.0, 88.0)
+        return (flex0 + (flex1 - flex0) * s, np.full_like(s, u(-15.0, 20.0)), np.full_like(s, u(40.0, 75.0)),
+                np.full_like(s, u(105.0, 140.0)), pro_sup)
+    flex0, elbow0 = u(-15.0, 0.0), u(15.0, 40.0)  # along the body
+    return (flex0 + u(0.0, 15.0) * s, np.full_like(s, u(-15.0, -5.0)) - u(0.0, 6.0) * s, u(-10.0, 5.0) - u(0.0, 15.0) * s,
+            elbow0 + u(10.0, 40.0) * s, pro_sup)
 
 
 class _Contacts:

@@ -29,7 +29,7 @@ def reps() -> dict[str, tuple[np.ndarray, frozenset[str], dict]]:
     specs = {
         "clean": RepSpec(**SHORT, variation=1.0, variation_seed=3),
         "shallow": RepSpec(**SHORT, depth_deg=55.0),
-        "lean": RepSpec(**SHORT, trunk_lean_deg=80.0),
+        "lean": RepSpec(**SHORT, trunk_over_tibia_deg=45.0),
         "valgus": RepSpec(**SHORT, knee_valgus_deg=11.0),
         "heel": RepSpec(**SHORT, heel_lift_deg=11.0),
         "asymmetry": RepSpec(**SHORT, asymmetry_deg=-20.0, weight_shift_m=-0.055),
@@ -94,7 +94,10 @@ def test_labels_match_the_faults(reps: dict) -> None:
         assert info["measured_labels"] == labels, (name, info["measures"])  # the motion carries the fault
     clean = reps["clean"][2]["measures"]
     assert clean["peak_knee_deg"] > faults.SHALLOW_KNEE_DEG + 10
-    assert clean["trunk_lean_deg"] < faults.TRUNK_LEAN_DEG - 10
+    assert clean["trunk_over_tibia_deg"] < faults.TRUNK_OVER_TIBIA_DEG - 10
+    for name in ("clean", "lean"):  # the spec's lean is what the measure reads, within a few degrees
+        spec_deg, measured = reps[name][2]["spec"]["trunk_over_tibia_deg"], reps[name][2]["measures"]
+        assert measured["trunk_over_tibia_deg"] == pytest.approx(spec_deg, abs=4.0), name
     assert clean["knee_medial_shift_m"] < faults.VALGUS_SHIFT_M - 0.008
     assert clean["heel_rise_m"] < 0.002
     assert clean["knee_asymmetry_deg"] < 3.0 and clean["com_shift_m"] < 0.01
