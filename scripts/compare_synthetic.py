@@ -5,8 +5,11 @@ Inputs: the real trials in ``shared/data`` (opencap_squats1/squats1_mocap.mot, 3
 resampled to 60 fps; ``--n`` synthetic reps from ``models.synth.generator`` (seed ``--seed``).
 Outputs (stdout): a JSON object and a Markdown table: per group (real, synthetic clean, synthetic
 faulty) the mean [min, max] over reps of the per-rep minimum, maximum and peak-range of hip, knee and
-ankle flexion, pelvis tilt and lumbar extension; rep duration and descent/ascent split; the fault
-labels the same measures (``models.synth.faults``) give the real reps; and the floor metrics of the
+ankle flexion, pelvis tilt, lumbar extension and the arm coordinates; rep duration, the active part of
+the rep (5 % of the knee excursion down to 5 % up), the hold at the bottom (above 95 %) and the
+descent/ascent split; the fault labels the same measures (``models.synth.faults``) give the real reps;
+BIGE's fidelity of the synthetic reps to the real trials and the diversity of each (196-frame samples,
+``models.biomech.metrics``: a real trial is cut into windows, a synthetic rep is one or two); and the floor metrics of the
 synthetic reps (joint centres from ``edge.skeleton.fk.joint_centres``, as in docs/bige.md: ground =
 median of the per-frame minima of the lowest joint centre, penetration / floating under 1 cm ignored,
 sliding = mean speed of the lowest joint centre on contact frames) with the generation rate.
@@ -34,11 +37,14 @@ from edge.motion_io import MotWarning, read_mot, resample, to_bige33
 from edge.paths import shared_dir
 from edge.skeleton import bige_map, fk
 from edge.skeleton.model import SkeletonModel, load_default
+from models.biomech.metrics import cut_windows, diversity, fidelity
 from models.synth import faults
 from models.synth.generator import generate_reps, sample_rep_specs
 
 FPS = 60.0
-ANGLES = ("hip_flexion", "knee_angle", "ankle_angle", "pelvis_tilt", "lumbar_extension")
+BILATERAL = ("hip_flexion", "knee_angle", "ankle_angle", "arm_flex", "arm_add", "arm_rot", "elbow_flex", "pro_sup")
+ANGLES = ("hip_flexion", "knee_angle", "ankle_angle", "pelvis_tilt", "lumbar_extension", "arm_flex", "arm_add",
+          "arm_rot", "elbow_flex", "pro_sup")
 _IDX = {name: i for i, name in enumerate(BIGE_COORDINATES)}
 
 
@@ -74,7 +80,7 @@ def rep_stats(rep: np.ndarray, model: SkeletonModel) -> dict[str, float]:
     """Per-rep angle extremes (both sides averaged for hip/knee/ankle), timing and fault measures."""
     out: dict[str, float] = {}
     for name in ANGLES:
-        cols = [f"{name}_r", f"{name}_l"] if name in ("hip_flexion", "knee_angle", "ankle_angle") else [name]
+        cols = [f"{name}_r", f"{name}_l"] if name in BILATERAL else [name]
         values = rep[:, [_IDX[c] for c in cols]].mean(axis=1)
         out[f"{name}_min"] = float(values.min())
         out[f"{name}_max"] = float(values.max())
@@ -83,6 +89,10 @@ def rep_stats(rep: np.ndarray, model: SkeletonModel) -> dict[str, float]:
     knee = (rep[:, _IDX["knee_angle_r"]] + rep[:, _IDX["knee_angle_l"]]) / 2
     bottom = int(np.argmax(knee))
     out["duration_s"] = (len(rep) - 1) / FPS
+    excursion = knee[bottom] - min(knee[0], knee[-1])
+    active = np.flatnonzero(knee >= min(knee[0], knee[-1]) + 0.05 * excursion)
+    out["active_s"] = (active[-1] - active[0]) / FPS
+    out["hold_s"] = float(np.sum(knee >= min(knee[0], knee[-1]) + 0.95 * excursion) / FPS)
     out["descent_share"] = bottom / (len(rep) - 1)
     out.update({f"m_{k}": v for k, v in measures.as_dict().items()})
     out["labels"] = sorted(faults.labels_from_measures(measures))  # type: ignore[assignment]
@@ -168,6 +178,13 @@ def main(argv: list[str] | None = None) -> int:
         "generation": {"specs": len(specs), "reps": len(generated), "infeasible_skipped": len(specs) - len(generated),
                        "seconds": elapsed_s, "reps_per_s": len(generated) / elapsed_s},
     }
+    real_windows = [w for coords in trials.values() for w in cut_windows(coords)]
+    synthetic_windows = [w for c, _, _ in generated for w in cut_windows(c)]
+    result["bige_table2"] = {
+        "fidelity_synthetic_vs_real": fidelity(np.concatenate([w.ravel() for w in real_windows]),
+                                               np.concatenate([w.ravel() for w in synthetic_windows])),
+        "diversity_real": diversity(real_windows), "diversity_synthetic": diversity(synthetic_windows),
+        "windows_real": len(real_windows), "windows_synthetic": len(synthetic_windows)}
     print(json.dumps(result, indent=1))
     print()
     print(markdown(groups, counts))
