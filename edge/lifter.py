@@ -366,6 +366,8 @@ class Lifter:
                              self.alignment.camera_pitch_deg)
                     self._set_camera()
                     self._q = None
+                    self._floor_y_m = None  # the ground frame turned: floor height and origin anew
+                    self._origin_xz = None
         gap = (self._last_detected_ns is not None
                and pose.t_capture_ns - self._last_detected_ns > self.config.reinit_gap_s * 1e9)
         if gap:
@@ -389,6 +391,9 @@ class Lifter:
                 image_xy=image_px if cfg.image_weight > 0 else None, image_weights=weights * cfg.image_weight,
                 camera=self.camera, foot_anchors_m=self._planted_feet(image_px, weights))
         self._q = result.q
+        if self._floor_y_m is None:  # the first fit in this ground frame: the floor under its feet
+            self._floor_y_m = float(self._ik.markers(result.q)[_FOOT_MARKERS, 1].min())
+            self._origin_xz = result.q[[self.model.coordinate_index(c) for c in ("pelvis_tx", "pelvis_tz")]]
         self._follow_feet(result.q, image_px, pose.t_capture_ns)
         coords = self._to_output(result.q)
         coords = self._filter(coords, pose.t_capture_ns)
@@ -437,9 +442,6 @@ class Lifter:
         target = cam.R_cw.T @ ray
         translation = [self.model.coordinate_index(c) for c in _PELVIS_T]
         q[translation] += target - markers[hips].mean(0)
-        if self._floor_y_m is None:
-            self._floor_y_m = float(ik.markers(q)[_FOOT_MARKERS, 1].min())
-            self._origin_xz = q[[translation[0], translation[2]]].copy()
         return q
 
     def _to_output(self, q: np.ndarray) -> np.ndarray:

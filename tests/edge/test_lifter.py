@@ -22,20 +22,25 @@ def model():
 
 
 def squat_truth(model, n_stand=40, n_squat=90):
-    """Model coordinates: standing, then one squat with flat, planted feet (ankle = knee - hip - pelvis
-    tilt; the pelvis translates so that the heels stay where they stood).
+    """Model coordinates: standing, then one squat with flat, planted feet (``truth_from_depth``)."""
+    return truth_from_depth(model, np.concatenate([np.zeros(n_stand),
+                                                   0.5 - 0.5 * np.cos(np.linspace(0, 2 * np.pi, n_squat))]))
+
+
+def truth_from_depth(model, depth):
+    """Model coordinates for squat depths (T,) in 0 (standing) .. 1 (bottom): flat, planted feet (ankle =
+    knee - hip - pelvis tilt; the pelvis translates so that the heels stay where they stood).
 
     The lumbar joint stays neutral: the lifter's lumbar prior (the trunk markers cannot split a trunk
     lean between pelvis and lumbar spine) is then exact, so the test measures the solver itself."""
     q0 = model.default_q()
     q0[model.coordinate_index("pelvis_tx")] = -3.0  # 3 m in front of the camera, facing it
-    phase = np.concatenate([np.zeros(n_stand), 0.5 - 0.5 * np.cos(np.linspace(0, 2 * np.pi, n_squat))])
-    q = np.repeat(q0[None], phase.size, axis=0)
+    q = np.repeat(q0[None], depth.size, axis=0)
     for side in "rl":
-        q[:, model.coordinate_index(f"hip_flexion_{side}")] = np.radians(80) * phase
-        q[:, model.coordinate_index(f"knee_angle_{side}")] = np.radians(100) * phase
-        q[:, model.coordinate_index(f"ankle_angle_{side}")] = np.radians(100 - 80 + 10) * phase
-    q[:, model.coordinate_index("pelvis_tilt")] = np.radians(-10) * phase
+        q[:, model.coordinate_index(f"hip_flexion_{side}")] = np.radians(80) * depth
+        q[:, model.coordinate_index(f"knee_angle_{side}")] = np.radians(100) * depth
+        q[:, model.coordinate_index(f"ankle_angle_{side}")] = np.radians(100 - 80 + 10) * depth
+    q[:, model.coordinate_index("pelvis_tilt")] = np.radians(-10) * depth
     heels = [m.name for m in model.markers].index("RHeel"), [m.name for m in model.markers].index("LHeel")
     mid_heel = marker_positions(model, q)[:, heels].mean(axis=1)
     translation = [model.coordinate_index(c) for c in ("pelvis_tx", "pelvis_ty", "pelvis_tz")]
@@ -43,8 +48,7 @@ def squat_truth(model, n_stand=40, n_squat=90):
     return q
 
 
-def poses_from_truth(model, q, hfov_deg):
-    align = FloorAlignment.level_camera()
+def poses_from_truth(model, q, hfov_deg, align=FloorAlignment.level_camera()):
     base = PinholeCamera.from_fov(W, H, hfov_deg)
     cam = PinholeCamera(W, H, base.fx, base.fy, base.cx, base.cy, align.R_ground_from_mp.T, np.zeros(3))
     markers = marker_positions(model, q)
@@ -217,3 +221,23 @@ def test_planted_feet_follow_a_step_to_a_new_place(model):
     est = np.array([k.coordinates for p in poses_from_truth(model, q, 60.0) for k in lifter.process(p)])
     moved = est[-20:, BIGE_COORDINATES.index("pelvis_tz")] - est[:40, BIGE_COORDINATES.index("pelvis_tz")].mean()
     assert np.abs(moved - 0.3).max() < 0.02
+
+
+def test_a_squatting_start_reports_pelvis_height_above_the_floor_after_gravity_is_found(model):
+    """No standing frame to calibrate on: a level camera is assumed, and gravity is re-estimated when the
+    subject stands. The pelvis height must then be measured from the floor in the new ground frame."""
+    from calibration.floor import _rotation_from_up
+
+    depth = np.concatenate([np.ones(45), 0.5 + 0.5 * np.cos(np.linspace(0, np.pi, 30)), np.zeros(60)])
+    q = truth_from_depth(model, depth)
+    pitch = np.radians(12.0)  # the camera looks down
+    tilted = FloorAlignment(_rotation_from_up(np.array([0.0, -np.cos(pitch), -np.sin(pitch)])))
+    lifter = Lifter(LifterConfig(long_side_fov_deg=60.0, smoothing=OneEuroConfig(min_cutoff_hz=0.0)), model)
+    est = np.array([k.coordinates for p in poses_from_truth(model, q, 60.0, tilted) for k in lifter.process(p)])
+    assert lifter.alignment.camera_pitch_deg == pytest.approx(12.0, abs=3.0)
+    names = [m.name for m in model.markers]
+    feet = [names.index(n) for n in ("RHeel", "LHeel", "RBigToe", "LBigToe")]
+    floor_y = marker_positions(model, q[:1])[0, feet, 1].min()
+    ty = BIGE_COORDINATES.index("pelvis_ty")
+    true_height = to_bige(model, q)[-20:, ty] - floor_y
+    assert np.abs(est[-20:, ty] - true_height).max() < 0.02
