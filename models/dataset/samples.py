@@ -218,9 +218,9 @@ def _synthetic_subject(task: SyntheticSubjectTask) -> TaskResult:
             break
         draw_seed = int(np.random.SeedSequence([task.seed, 2, task.index, round_]).generate_state(1)[0])
         jitter = np.random.default_rng([task.seed, 4, task.index, round_]).normal(0.0, STANCE_JITTER_M, missing)
-        specs = [dataclasses.replace(spec, stance_width_m=float(np.clip(stance_habit_m + dj, 0.2, 0.4)),
-                                     arm_pose=arm_pose)
-                 for spec, dj in zip(sample_rep_specs(missing, draw_seed), jitter)]
+        stance_m = np.clip(stance_habit_m + jitter, *CLEAN_RANGES["stance_width_m"])
+        specs = [dataclasses.replace(spec, stance_width_m=float(width_m), arm_pose=arm_pose)
+                 for spec, width_m in zip(sample_rep_specs(missing, draw_seed), stance_m)]
         for i, (spec, rep) in enumerate(zip(specs, generate_reps(specs, FPS, skip_infeasible=True))):
             if rep is not None:
                 kept.append((spec, rep, {"draw_seed": draw_seed, "round": round_, "index": i}))
