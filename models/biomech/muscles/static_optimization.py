@@ -281,6 +281,29 @@ def kkt_violation(x: np.ndarray, gradient: np.ndarray, lower: np.ndarray, upper:
     return np.max(viol + bounds * (1.0 + np.abs(gradient)), axis=1)
 
 
+def bounded_least_squares(a: np.ndarray, residual: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                          reserve_n_m: float) -> np.ndarray:
+    """One frame's activations by bounded least squares: min |x|^2 + |(A x - residual) / reserve|^2.
+
+    Variables whose bounds meet (e.g. an internal force with no friction range left) are held at them.
+
+    Args:
+        a: (J, N) moment per unit of each variable. residual: (J,) moments to produce.
+        lower, upper: (N,) bounds, lower <= upper. reserve_n_m: reserve actuator strength.
+
+    Returns:
+        (N,) the variables.
+    """
+    x = lower.astype(float).copy()
+    free = upper > lower
+    if free.any():
+        rhs = residual - a[:, ~free] @ x[~free]
+        c = np.concatenate([np.eye(int(free.sum())), a[:, free] / reserve_n_m])
+        d = np.concatenate([np.zeros(int(free.sum())), rhs / reserve_n_m])
+        x[free] = lsq_linear(c, d, bounds=(lower[free], upper[free]), method="bvls").x
+    return x
+
+
 def static_optimization(moments_n_m: np.ndarray, moment_arms_m: np.ndarray, forces: MuscleForceModel,
                         min_activation: np.ndarray, config: StaticOptimizationConfig = StaticOptimizationConfig(),
                         extra_moments: np.ndarray | None = None,
@@ -336,11 +359,8 @@ def static_optimization(moments_n_m: np.ndarray, moment_arms_m: np.ndarray, forc
     y0 = None if initial_reserves_n_m is None else w * np.asarray(initial_reserves_n_m, dtype=float)
     x, ok = solve_reserve_qp(a_mat, residual0, lower, upper, w, config.max_iterations, y0=y0)
     fallback = np.flatnonzero(~ok)
-    n = m + max(e, 0)
-    for k in fallback:  # rare: bounded least squares on [I; A / reserve] x ~ [0; residual / reserve]
-        c = np.concatenate([np.eye(n), a_mat[k] / config.reserve_n_m])
-        d = np.concatenate([np.zeros(n), residual0[k] / config.reserve_n_m])
-        x[k] = lsq_linear(c, d, bounds=(lower[k], upper[k]), method="bvls").x
+    for k in fallback:  # rare: the QP did not converge
+        x[k] = bounded_least_squares(a_mat[k], residual0[k], lower[k], upper[k], config.reserve_n_m)
     reserves = residual0 - np.einsum("tjn,tn->tj", a_mat, x)
     gradient = x - w * np.einsum("tjn,tj->tn", a_mat, reserves)
     violation = float(kkt_violation(x, gradient, lower, upper).max()) if t else 0.0

@@ -223,3 +223,15 @@ def test_static_optimization_rejects_bad_input():
         static_optimization(np.full_like(tau, np.nan), arms, fm, np.full(2, 0.01))
     with pytest.raises(ValueError, match="reserve_n_m"):
         StaticOptimizationConfig(reserve_n_m=0.0)
+
+
+def test_bounded_least_squares_holds_variables_whose_bounds_meet():
+    """The fallback solver must accept a variable pinned by equal bounds (scipy's bvls rejects them)."""
+    from models.biomech.muscles.static_optimization import bounded_least_squares
+
+    a = np.array([[1.0, 2.0, 0.5], [0.0, 1.0, 1.0]])
+    residual = np.array([2.0, 1.0])
+    lower, upper = np.array([0.0, 0.0, 0.3]), np.array([1.0, 1.0, 0.3])
+    x = bounded_least_squares(a, residual, lower, upper, reserve_n_m=0.01)
+    assert x[2] == 0.3 and np.all((x >= lower) & (x <= upper))
+    np.testing.assert_allclose(a @ x, residual, atol=1e-3)  # the free variables still produce the moments
