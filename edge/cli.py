@@ -3,8 +3,9 @@
 - ``bige run --source SRC [--out DIR] [--headless]``: the live pipeline on a webcam index, video
   file, stream URL or image folder; writes overlay.mp4, kinematics.mot (and the rest of the session
   recording) and summary.json into DIR.
-- ``bige demo [--out DIR]``: the same on the built-in synthetic subject (no camera needed), and the
-  lifter's RMSE against the subject's exact coordinates in summary.json.
+- ``bige demo [--out DIR] [--azimuth DEG] [--motion FILE.mot]``: the same on the built-in synthetic
+  subject (no camera needed; squats, or a recorded motion), and the lifter's RMSE against the subject's
+  exact coordinates in summary.json.
 - ``bige overlay --host HOST``: the overlay alone, on another machine, fed by a station over the network.
 - ``bige bench --json FILE``: sustained fps and per-stage latency percentiles on a 640x480 source.
 - ``bige metrics FILE.mot ...``: BIGE's evaluation metrics as JSON (``models.biomech.metrics``).
@@ -80,10 +81,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge.demo import demo_settings, truth_rmse
     from edge.overlay import check_display
+    from edge.synthetic.recorded_motion import recorded_motion
 
     if args.window:
         check_display()
-    settings = demo_settings(_settings(args.settings), azimuth_deg=args.azimuth, reps=args.reps)
+    motion_file = str(Path(args.motion).expanduser()) if args.motion else ""
+    settings = demo_settings(_settings(args.settings), azimuth_deg=args.azimuth, reps=args.reps,
+                             motion_file=motion_file)
+    if motion_file:  # a missing or malformed file fails here, named, not inside the camera process
+        recorded_motion(motion_file, settings.camera.synthetic.motion.fps)
     out = Path(args.out) if args.out else _default_out("demo")
     summary = _run_pipeline(settings, out, headless=not args.window)
     summary["truth_rmse_deg"] = truth_rmse(settings.camera.synthetic, out)
@@ -157,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", help="output folder (must not exist; default runs/demo-<time>)")
     demo.add_argument("--azimuth", type=float, default=30.0, help="camera azimuth around the subject, deg (0 = front)")
     demo.add_argument("--reps", type=int, default=3, help="number of squats")
+    demo.add_argument("--motion", help="film this recorded motion (.mot, the 33 BIGE coordinates) instead of the squats")
     demo.add_argument("--window", action="store_true", help="show a window as well as writing overlay.mp4")
     demo.add_argument("--settings", help="station settings TOML")
     demo.set_defaults(func=cmd_demo)

@@ -16,19 +16,19 @@ from edge.camera import SYNTHETIC_SPEC
 from edge.messages import BIGE_COORDINATES, ImageEncoding
 from edge.recorder import read_session
 from edge.settings import StationSettings
-from edge.synthetic.source import SyntheticSourceConfig
-from edge.synthetic.squat_motion import squat_motion
+from edge.synthetic.source import SyntheticSourceConfig, subject_motion
 
 REPORTED = ("hip_flexion_r", "hip_flexion_l", "knee_angle_r", "knee_angle_l", "ankle_angle_r", "ankle_angle_l",
             "hip_adduction_r", "hip_adduction_l", "pelvis_tilt", "lumbar_extension")
 SAGITTAL_LOWER = REPORTED[:6]
 
 
-def demo_settings(settings: StationSettings, azimuth_deg: float, reps: int) -> StationSettings:
-    """``settings`` with the camera filming the synthetic subject from ``azimuth_deg``, paced in real time."""
+def demo_settings(settings: StationSettings, azimuth_deg: float, reps: int, motion_file: str = "") -> StationSettings:
+    """``settings`` with the camera filming the synthetic subject from ``azimuth_deg``, paced in real time,
+    doing ``reps`` squats or the recorded ``motion_file`` (a ``.mot``; "" = the squat set)."""
     synthetic = settings.camera.synthetic
     synthetic = dataclasses.replace(
-        synthetic, realtime=True, loop=False,
+        synthetic, realtime=True, loop=False, motion_file=motion_file,
         motion=dataclasses.replace(synthetic.motion, reps=reps),
         mannequin=dataclasses.replace(synthetic.mannequin, azimuth_deg=azimuth_deg))
     camera = dataclasses.replace(settings.camera, synthetic=synthetic, forward=ImageEncoding.BGR8,
@@ -42,7 +42,7 @@ def truth_rmse(config: SyntheticSourceConfig, session_folder: Path) -> dict[str,
     Frames are matched by frame index; invalid frames are left out. ``mean_sagittal_lower`` is the
     mean over hip, knee and ankle flexion of both sides (the figure docs and issues quote).
     """
-    _, truth = squat_motion(config.motion)
+    _, truth = subject_motion(config)
     records = read_session(session_folder).kinematics
     records = records[records["valid"].astype(bool) & (records["frame_index"] < len(truth))]
     if len(records) == 0:

@@ -1,7 +1,7 @@
 """A frame source that films the synthetic squatting subject, with exact ground truth per frame.
 
-Inputs: a ``SyntheticSourceConfig`` (the squat set, the mannequin's look and viewpoint, pacing,
-looping). Output: ``SyntheticFrame``s, ordinary ``SourceFrame``s (BGR image, ``t_capture_ns`` stamped
+Inputs: a ``SyntheticSourceConfig`` (the squat set or a recorded motion file, the mannequin's look
+and viewpoint, pacing, looping). Output: ``SyntheticFrame``s, ordinary ``SourceFrame``s (BGR image, ``t_capture_ns`` stamped
 with ``time.monotonic_ns()`` when the frame is delivered, frame index, motion time) that also carry
 the BIGE coordinates the subject was drawn from.
 
@@ -24,6 +24,7 @@ from edge.messages import N_COORDINATES
 from edge.sources import FrameSource, SourceConfig, SourceFrame, SourceState
 from edge.synthetic.body import BodyKinematics
 from edge.synthetic.mannequin import MannequinConfig, MannequinRenderer, build_figure, camera_for
+from edge.synthetic.recorded_motion import recorded_motion
 from edge.synthetic.squat_motion import SquatMotionConfig, squat_motion
 
 
@@ -31,12 +32,15 @@ from edge.synthetic.squat_motion import SquatMotionConfig, squat_motion
 class SyntheticSourceConfig:
     """The synthetic subject as a camera.
 
-    motion: the squat set. mannequin: image size, viewpoint and colours. realtime: deliver frames
-    at the motion's frame rate (False: as fast as they render). loop: start over after the last
+    motion: the squat set (its ``fps`` also paces a recorded motion). motion_file: a recorded motion
+    (``.mot`` with the BIGE coordinates, see ``edge.synthetic.recorded_motion``) to film instead of
+    the squat set; "" = the squat set. mannequin: image size, viewpoint and colours. realtime: deliver
+    frames at the motion's frame rate (False: as fast as they render). loop: start over after the last
     frame instead of ending.
     """
 
     motion: SquatMotionConfig = field(default_factory=SquatMotionConfig)
+    motion_file: str = ""
     mannequin: MannequinConfig = field(default_factory=MannequinConfig)
     realtime: bool = True
     loop: bool = False
@@ -44,9 +48,27 @@ class SyntheticSourceConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.motion, SquatMotionConfig):
             raise TypeError(f"SyntheticSourceConfig.motion must be a SquatMotionConfig, got {type(self.motion).__name__}")
+        if not isinstance(self.motion_file, str):
+            raise TypeError(f"SyntheticSourceConfig.motion_file must be a path string, got {self.motion_file!r}")
         if not isinstance(self.mannequin, MannequinConfig):
             raise TypeError(f"SyntheticSourceConfig.mannequin must be a MannequinConfig, "
                             f"got {type(self.mannequin).__name__}")
+
+
+def subject_motion(config: SyntheticSourceConfig,
+                   kinematics: BodyKinematics | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The synthetic subject's motion: the recorded motion file if configured, else the squat set.
+
+    Returns:
+        time_s (T,); coords_bige (T, 33) degrees / metres, the exact truth of every frame.
+
+    Raises:
+        FileNotFoundError, ValueError: the motion file is missing or unusable (named).
+        RuntimeError: the squat set's inverse kinematics failed (see ``plant_feet``).
+    """
+    if config.motion_file:
+        return recorded_motion(config.motion_file, config.motion.fps, kinematics)
+    return squat_motion(config.motion, kinematics)
 
 
 @dataclass(frozen=True)
@@ -113,9 +135,10 @@ class SyntheticSource(FrameSource):
 
         Raises:
             RuntimeError: the motion's inverse kinematics failed (see ``plant_feet``).
+            FileNotFoundError, ValueError: the recorded motion file is missing or unusable.
         """
         kinematics = self._kinematics or BodyKinematics.default()
-        self._time_s, self._coords = squat_motion(self.synthetic_config.motion, kinematics)
+        self._time_s, self._coords = subject_motion(self.synthetic_config, kinematics)
         self._transforms = kinematics.transforms(self._coords)
         self._body_index = {name: i for i, name in enumerate(kinematics.body_names)}
         feet = [self._transforms[0, kinematics.index(b), :3, 3] for b in ("calcn_r", "calcn_l", "toes_r", "toes_l")]

@@ -152,3 +152,10 @@ def test_demo_runs_the_pipeline_on_the_synthetic_subject_and_scores_it(tmp_path,
     assert summary["detection_rate"] > 0.9 and truth["frames_compared"] > 0.8 * summary["frames"]
     assert truth["mean_sagittal_lower"] < 9.0  # frontal, 3 reps: 12.7 before the planted-feet prior, 6.7 with it
     assert (out / "overlay.mp4").is_file() and (out / "kinematics.mot").is_file()
+
+
+def test_demo_names_a_missing_motion_file(tmp_path, settings_file, caplog):
+    missing = tmp_path / "nowhere.mot"
+    assert main(["demo", "--motion", str(missing), "--out", str(tmp_path / "d"), "--settings", str(settings_file)]) == 2
+    assert "nowhere.mot" in caplog.text
+    assert not (tmp_path / "d").exists()
