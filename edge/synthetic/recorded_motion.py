@@ -5,12 +5,15 @@ rate), a frame rate, and the forward kinematics of the rendered model. Output: f
 coordinates at that rate, ready to render: real kinematics (lumbar flexion, arm swing, asymmetry, the
 subject's own timing) with exact truth, filmed from any viewpoint.
 
-Algorithm: read and keep the BIGE columns (``edge.motion_io``), resample to the frame rate, then lift
-or lower the pelvis by one constant so that the lowest sole point of the first frame touches the
-floor (y = 0): the file's pelvis height belongs to the recorded subject's own model, and the rendered
-model's legs are longer or shorter. Nothing else changes; the subject keeps the lab's heading (the
-trials in ``../shared/data`` face ground +x within 15 deg), so the viewpoint's azimuth is measured
-from the lab's x axis.
+Algorithm: read and keep the BIGE columns (``edge.motion_io``), resample to the frame rate, then move
+the pelvis so that the feet stay where they stood: the file's pelvis path belongs to the recorded
+subject's own model, and on the rendered model, whose segments are longer or shorter, it would slide
+the feet and sink them into the floor. Per frame the pelvis translates by minus the drift of the
+centre of the sole points from the first frame, and by one constant so that the lowest sole point of
+the first frame touches the floor (y = 0). The joint angles and the pelvis orientation, i.e. every
+reported angle, stay exactly as recorded. This suits motions done on planted feet (squats, sit to
+stand), not steps. The subject keeps the lab's heading (the trials in ``../shared/data`` face ground +x
+within 15 deg), so the viewpoint's azimuth is measured from the lab's x axis.
 """
 
 from __future__ import annotations
@@ -43,8 +46,11 @@ def recorded_motion(path: str | os.PathLike[str], fps: float,
     motion = resample(to_bige33(read_mot(path)), fps)
     kinematics = kinematics or BodyKinematics.default()
     coords = motion.values.copy()
-    first = kinematics.transforms(coords[:1])  # (1, n_bodies, 4, 4)
-    lowest_m = min(float(points_in_ground(first, kinematics.index(body), local)[0, 1])
-                   for side in ("r", "l") for body, local in sole_points(side).values())
-    coords[:, BIGE_COORDINATES.index("pelvis_ty")] -= lowest_m
+    transforms = kinematics.transforms(coords)  # (T, n_bodies, 4, 4)
+    soles = np.stack([points_in_ground(transforms, kinematics.index(body), local)
+                      for side in ("r", "l") for body, local in sole_points(side).values()], axis=1)  # (T, P, 3)
+    drift = soles.mean(axis=1) - soles[:1].mean(axis=1)  # (T, 3)
+    drift[:, 1] += soles[0, :, 1].min()  # and the first frame's lowest sole point onto the floor
+    translation = [BIGE_COORDINATES.index(c) for c in ("pelvis_tx", "pelvis_ty", "pelvis_tz")]
+    coords[:, translation] -= drift
     return motion.time_s - motion.time_s[0], coords

@@ -38,6 +38,24 @@ def _write_radians_lab_file(path: Path, time_s: np.ndarray, coords_deg: np.ndarr
     write_mot(path, Motion(time_s=time_s + 2.0, columns=columns, values=values, in_degrees=False))
 
 
+def test_recorded_motion_keeps_its_angles_and_plants_the_feet(tmp_path, kinematics, squats_deg):
+    """A pelvis path recorded on a shorter-legged subject (here: lowered 5 cm at the bottom) would sink the
+    rendered model's feet; the feet are kept where they stood, the angles as recorded."""
+    time_s, coords = squats_deg
+    lab = coords.copy()
+    knee = BIGE_COORDINATES.index("knee_angle_r")
+    lab[:, BIGE_COORDINATES.index("pelvis_ty")] -= 0.05 * lab[:, knee] / lab[:, knee].max()
+    path = tmp_path / "trial.mot"
+    _write_radians_lab_file(path, time_s, lab)
+    t, q = recorded_motion(path, 50.0, kinematics)
+    rotational = [i for i, c in enumerate(BIGE_COORDINATES) if c not in TRANSLATION_COORDINATES]
+    np.testing.assert_allclose(q[:, rotational], lab[::2, rotational], atol=1e-6)
+    transforms = kinematics.transforms(q)
+    soles = np.stack([points_in_ground(transforms, kinematics.index(body), local)
+                      for side in "rl" for body, local in sole_points(side).values()], axis=1)
+    assert np.abs(soles - soles[:1]).max() < 1e-3  # planted: no sliding, no sinking
+
+
 def test_recorded_motion_is_resampled_in_degrees_standing_on_the_floor(tmp_path, kinematics, squats_deg):
     time_s, coords = squats_deg
     path = tmp_path / "trial.mot"
