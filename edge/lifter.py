@@ -21,12 +21,16 @@ Algorithm:
    and without it the fitted body drifts toward or away from the camera and trades leg flexion for
    distance). The anchors follow the fitted feet slowly (``foot_anchor_time_s``) and are re-planted at
    once when a foot landmark moves more than ``foot_release_m`` in the image (a step).
-   A gap of more than ``reinit_gap_s`` without a person re-initialises the fit.
+   A fit whose marker RMS exceeds ``lost_fit_rms_m`` is retried twice, and the best of the three
+   kept: with the landmarks' sides swapped back (MediaPipe mislabels left and right for a few frames,
+   e.g. at the bottom of squats seen from the front), and from a fresh start with the feet re-planted
+   (a warm start led astray by a fast move). A gap of more than ``reinit_gap_s`` without a person
+   re-initialises the fit.
 3. Causal smoothing: a One-Euro filter on the coordinates (adaptive low-pass: strong at rest, light in
    fast motion). It looks at no future frame; at rest its lag is ~1 / (2 pi min_cutoff_hz).
 
-Latency added per frame: the IK solve (a few ms) plus the filter's phase lag; nothing waits for a
-future frame. Numpy only (runs on a Jetson without opensim).
+Latency added per frame: the IK solve (a few ms; a retried frame costs about ten times that) plus
+the filter's phase lag; nothing waits for a future frame. Numpy only (runs on a Jetson without opensim).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from calibration.camera import PinholeCamera
 from calibration.floor import FloorAlignment, estimate_floor_alignment
 from calibration.subject import ScalingConfig, estimate_scaling
 from edge import landmarks as lm
-from edge.ik import IKConfig, MarkerIK
+from edge.ik import IKConfig, IKResult, MarkerIK
 from edge.messages import BIGE_COORDINATES, N_COORDINATES, Kinematics, Pose
 from edge.skeleton.bige_map import to_bige
 from edge.skeleton.model import SkeletonModel, load_default
@@ -52,9 +56,12 @@ log = logging.getLogger(__name__)
 LANDMARKS = np.array(list(lm.LANDMARK_TO_MARKER))
 MARKER_NAMES = [lm.LANDMARK_TO_MARKER[i] for i in LANDMARKS]
 _FOOT_MARKERS = [MARKER_NAMES.index(n) for n in ("LHeel", "RHeel", "LBigToe", "RBigToe")]
+_MIRROR = np.array([MARKER_NAMES.index({"L": "R", "R": "L"}[n[0]] + n[1:]) if n[0] in "LR" and n[1].isupper() else i
+                    for i, n in enumerate(MARKER_NAMES)])  # each marker's counterpart on the other side
 _PELVIS_T = ("pelvis_tx", "pelvis_ty", "pelvis_tz")
 COLD_START_ITERATIONS = 50
 STANDING_SHARE = 0.8  # share of calibration frames that must be standing for the standing calibration
+MIN_CALIBRATION_STANDING = 5  # standing frames in the calibration window that give gravity
 STANDING_OFFSET_MARKERS = ("LShoulder", "RShoulder", "LHip", "RHip", "LKnee", "RKnee", "LAnkle", "RAnkle",
                            "LHeel", "RHeel", "LBigToe", "RBigToe")
 
@@ -105,6 +112,7 @@ class LifterConfig:
     # observed standing skeleton and the model's neutral standing pose, and subtract it afterwards
     standing_offsets: bool = True
     reinit_gap_s: float = 0.5
+    lost_fit_rms_m: float = 0.03  # a fit worse than this (weighted marker RMS) is retried from a cold start
     foot_anchor_time_s: float = 2.0  # planted-feet anchors follow the fitted feet with this time constant
     foot_release_m: float = 0.1  # a foot landmark moving this far in the image (metres at the feet) re-plants the feet
     ik_backend: IKBackend = IKBackend.NUMPY
@@ -126,6 +134,8 @@ class LifterConfig:
                              f"{self.scaling.value!r})")
         if self.min_standing_frames < 5 or self.reinit_gap_s <= 0:
             raise ValueError("min_standing_frames must be >= 5 and reinit_gap_s > 0")
+        if not self.lost_fit_rms_m > 0:
+            raise ValueError(f"lost_fit_rms_m must be > 0, got {self.lost_fit_rms_m}")
         if not self.foot_anchor_time_s > 0:
             raise ValueError(f"foot_anchor_time_s must be > 0, got {self.foot_anchor_time_s}")
         if not self.foot_release_m > 0:
@@ -277,8 +287,8 @@ class Lifter:
         world = np.stack([p.world_xyz for p in detected]).astype(np.float64)
         vis = np.stack([p.visibility for p in detected]).astype(np.float64)
         standing = self._standing_mask(world)
-        standing_start = standing.mean() >= STANDING_SHARE  # enough for gravity even if a short window
-        self._update_gravity(world[standing], enough=standing_start)
+        standing_start = standing.mean() >= STANDING_SHARE
+        self._update_gravity(world[standing], enough=True)  # a few standing frames beat a guessed level camera
         model = self.generic_model
         if cfg.scaling is not ScalingMode.NONE:
             scaling = estimate_scaling(model, world, vis, cfg.scaling_settings)
@@ -338,10 +348,12 @@ class Lifter:
         return (knee_bend_deg(world) < self.config.standing_knee_deg).all(axis=-1)
 
     def _update_gravity(self, world_standing: np.ndarray, enough: bool = False) -> None:
-        """Add standing frames (N, 33, 3); estimate gravity from them once there are enough
-        (``min_standing_frames``, or ``enough``: a standing start of a short calibration window)."""
+        """Add standing frames (N, 33, 3); estimate gravity from them once there are enough:
+        ``min_standing_frames``, or MIN_CALIBRATION_STANDING with ``enough`` (the calibration window,
+        where the alternative is to assume a level camera)."""
         self._standing.extend(world_standing)
-        if len(self._standing) >= self.config.min_standing_frames or (enough and len(self._standing) >= 5):
+        needed = MIN_CALIBRATION_STANDING if enough else self.config.min_standing_frames
+        if len(self._standing) >= needed:
             self.alignment = estimate_floor_alignment(np.stack(self._standing))
             self._gravity_from_standing = True
         elif self.alignment is None:
@@ -381,15 +393,21 @@ class Lifter:
             self._q = self._initial_pose(world_m, weights, image_px)
             self._foot_anchor_m = None
             self._filter.reset()
-        cfg = self.config
-        if cfg.ik_backend is IKBackend.OPENSIM:
-            result = self._tracker.solve(self._q, world_m=world_m, world_weights=weights * cfg.world_weight)
-        else:
-            result = self._ik.solve(
-                self._q,
-                world_m=world_m if cfg.world_weight > 0 else None, world_weights=weights * cfg.world_weight,
-                image_xy=image_px if cfg.image_weight > 0 else None, image_weights=weights * cfg.image_weight,
-                camera=self.camera, foot_anchors_m=self._planted_feet(image_px, weights))
+        anchors = self._planted_feet(image_px, weights)
+        result = self._solve(self._q, world_m, weights, image_px, anchors)
+        if result.marker_rms_m > self.config.lost_fit_rms_m:
+            # A poor fit. Either MediaPipe swapped the body's sides (it does, at the bottom of squats seen
+            # from the front), or the warm start led into a wrong pose (a fast move, a bad first fit).
+            # Try the sides swapped back, and a fresh start with the feet re-planted; keep the best.
+            world_swapped = (world_m + self._world_offset_m)[_MIRROR] - self._world_offset_m
+            swapped = self._solve(self._q, world_swapped, weights[_MIRROR], image_px[_MIRROR], anchors)
+            fresh = self._solve(self._initial_pose(world_m, weights, image_px), world_m, weights, image_px, None)
+            best = min((result, swapped, fresh), key=lambda r: r.marker_rms_m)
+            if best is swapped:
+                image_px = image_px[_MIRROR]
+            elif best is fresh:
+                self._foot_anchor_m = None
+            result = best
         self._q = result.q
         if self._floor_y_m is None:  # the first fit in this ground frame: the floor under its feet
             self._floor_y_m = float(self._ik.markers(result.q)[_FOOT_MARKERS, 1].min())
@@ -399,6 +417,17 @@ class Lifter:
         coords = self._filter(coords, pose.t_capture_ns)
         self._last_output = coords
         return self._emit(pose, valid=True, coords=coords, rms=result.marker_rms_m, t0=t0)
+
+    def _solve(self, q_start: np.ndarray, world_m: np.ndarray, weights: np.ndarray, image_px: np.ndarray,
+               foot_anchors_m: np.ndarray | None) -> IKResult:
+        cfg = self.config
+        if cfg.ik_backend is IKBackend.OPENSIM:
+            return self._tracker.solve(q_start, world_m=world_m, world_weights=weights * cfg.world_weight)
+        return self._ik.solve(
+            q_start,
+            world_m=world_m if cfg.world_weight > 0 else None, world_weights=weights * cfg.world_weight,
+            image_xy=image_px if cfg.image_weight > 0 else None, image_weights=weights * cfg.image_weight,
+            camera=self.camera, foot_anchors_m=foot_anchors_m)
 
     def _planted_feet(self, image_px: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
         """The feet anchors for this frame, or None (then the feet are re-planted where this frame's fit

@@ -205,11 +205,38 @@ def test_opensim_backend_needs_world_only_generic_model():
         LifterConfig(ik_backend=IKBackend.OPENSIM)
 
 
+def test_sides_swapped_by_the_pose_estimator_are_swapped_back(model):
+    """MediaPipe sometimes labels the left side right and the right side left for a few frames (at the
+    bottom of squats seen from the front); the lifter notices the poor fit and swaps them back."""
+    from edge.lifter import _MIRROR
+
+    q = squat_truth(model)
+    q[:, model.coordinate_index("arm_flex_r")] = np.radians(60.0)  # one arm forward: a swap would show
+    poses = poses_from_truth(model, q, 60.0)
+    swapped = range(80, 90)  # near the bottom
+    mirror = np.arange(33)
+    mirror[LANDMARKS] = LANDMARKS[_MIRROR]
+    for f in swapped:
+        p = poses[f]
+        poses[f] = Pose(p.seq, p.t_capture_ns, p.frame_index, True, p.image_xyz[mirror], p.world_xyz[mirror],
+                        p.visibility[mirror], p.presence, 0, W, H)
+    config = LifterConfig(long_side_fov_deg=60.0, smoothing=OneEuroConfig(min_cutoff_hz=0.0),
+                          ik=IKConfig(balance_weight=0.0))
+    lifter = Lifter(config, model)
+    est = np.array([k.coordinates for p in poses for k in lifter.process(p)])
+    truth = to_bige(model, q)
+    for name in ("arm_flex_r", "arm_flex_l", "knee_angle_r", "pelvis_rotation"):
+        i = BIGE_COORDINATES.index(name)
+        assert np.abs(est[list(swapped), i] - truth[list(swapped), i]).max() < 1.0, name
+
+
 def test_planted_feet_settings_must_be_positive():
     with pytest.raises(ValueError, match="foot_release_m"):
         LifterConfig(foot_release_m=0.0)
     with pytest.raises(ValueError, match="foot_anchor_time_s"):
         LifterConfig(foot_anchor_time_s=-1.0)
+    with pytest.raises(ValueError, match="lost_fit_rms_m"):
+        LifterConfig(lost_fit_rms_m=0.0)
 
 
 def test_planted_feet_follow_a_step_to_a_new_place(model):
