@@ -185,6 +185,7 @@ class SessionRecorder:
         self._t0_persisted = False
         self._counts = {"poses": 0, "poses_detected": 0, "kinematics": 0, "kinematics_valid": 0,
                         "events": 0}
+        self._image_size_px: list[int] | None = None
         self._timer = CycleTimer()
         self._started_wall = ""
         self._started_ns = 0
@@ -286,6 +287,8 @@ class SessionRecorder:
             self._lmk_buf.append(data)
             self._counts["poses"] += 1
             self._counts["poses_detected"] += int(pose.detected)
+            if self._image_size_px is None and pose.image_width_px > 0:
+                self._image_size_px = [pose.image_width_px, pose.image_height_px]
 
     def add_kinematics(self, kinematics: Kinematics) -> None:
         """Buffer one frame of BIGE coordinates (degrees; pelvis translations in metres).
@@ -453,6 +456,7 @@ class SessionRecorder:
         with self._buf_lock:
             counts = dict(self._counts)
             t0 = self._t0_capture_ns
+            image_size_px = self._image_size_px
         metadata = {
             "format_version": SESSION_FORMAT_VERSION,
             "session": self.folder.name,
@@ -465,6 +469,7 @@ class SessionRecorder:
             "ended_wall_time": _wall_time() if closed_cleanly else None,
             "closed_cleanly": closed_cleanly,
             "frame_counts": counts,
+            "image_size_px": image_size_px,  # [width, height] of the frames the landmarks were found on
             "recorder_config": _jsonable(self._config, "recorder_config"),
             "station_settings": self._settings,
             "files": _FILE_FORMATS,

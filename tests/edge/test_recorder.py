@@ -35,7 +35,7 @@ def _pose(i: int, rng: np.random.Generator) -> Pose:
     return Pose(seq=i, t_capture_ns=T0_NS + i * 33_333_333, frame_index=i, detected=detected,
                 image_xyz=arr(N_LANDMARKS, 3), world_xyz=arr(N_LANDMARKS, 3),
                 visibility=arr(N_LANDMARKS), presence=arr(N_LANDMARKS), inference_ns=40_000_000 + i,
-                t_source_ns=i * 33_333_333)
+                image_width_px=640, image_height_px=480, t_source_ns=i * 33_333_333)
 
 
 def _kinematics(i: int, rng: np.random.Generator) -> Kinematics:
@@ -106,6 +106,7 @@ def test_five_seconds_read_back_equal(tmp_path: Path) -> None:
     assert meta["frame_counts"] == {"poses": 150, "poses_detected": 129, "kinematics": 150,
                                     "kinematics_valid": 129, "events": 8}
     assert meta["source"] == "video:test.mp4" and meta["model_name"] == "Model_Pose2Sim_simple"
+    assert meta["image_size_px"] == [640, 480]  # what a replay of the landmarks needs
     assert meta["station_settings"] == {"camera": {"index": 0, "fps": 30.0}, "state": "running",
                                         "root": str(tmp_path)}
     assert meta["software"]["bige-edge"] and meta["ended_wall_time"]
