@@ -393,21 +393,7 @@ class Lifter:
             self._q = self._initial_pose(world_m, weights, image_px)
             self._foot_anchor_m = None
             self._filter.reset()
-        anchors = self._planted_feet(image_px, weights)
-        result = self._solve(self._q, world_m, weights, image_px, anchors)
-        if result.marker_rms_m > self.config.lost_fit_rms_m:
-            # A poor fit. Either MediaPipe swapped the body's sides (it does, at the bottom of squats seen
-            # from the front), or the warm start led into a wrong pose (a fast move, a bad first fit).
-            # Try the sides swapped back, and a fresh start with the feet re-planted; keep the best.
-            world_swapped = (world_m + self._world_offset_m)[_MIRROR] - self._world_offset_m
-            swapped = self._solve(self._q, world_swapped, weights[_MIRROR], image_px[_MIRROR], anchors)
-            fresh = self._solve(self._initial_pose(world_m, weights, image_px), world_m, weights, image_px, None)
-            best = min((result, swapped, fresh), key=lambda r: r.marker_rms_m)
-            if best is swapped:
-                image_px = image_px[_MIRROR]
-            elif best is fresh:
-                self._foot_anchor_m = None
-            result = best
+        result, image_px = self._fit(world_m, weights, image_px)
         self._q = result.q
         if self._floor_y_m is None:  # the first fit in this ground frame: the floor under its feet
             self._floor_y_m = float(self._ik.markers(result.q)[_FOOT_MARKERS, 1].min())
@@ -418,8 +404,29 @@ class Lifter:
         self._last_output = coords
         return self._emit(pose, valid=True, coords=coords, rms=result.marker_rms_m, t0=t0)
 
+    def _fit(self, world_m: np.ndarray, weights: np.ndarray, image_px: np.ndarray) -> tuple[IKResult, np.ndarray]:
+        """This frame's fit from the warm start, retried when poor; returns it and the image landmarks it
+        used (sides swapped back if that fit won)."""
+        anchors = self._planted_feet(image_px, weights)
+        result = self._solve(self._q, world_m, weights, image_px, anchors)
+        if result.marker_rms_m <= self.config.lost_fit_rms_m:
+            return result, image_px
+        # A poor fit. Either MediaPipe swapped the body's sides (it does, at the bottom of squats seen from
+        # the front), or the warm start led into a wrong pose (a fast move, a bad first fit). Try the sides
+        # swapped back, and a fresh start with the feet re-planted; keep the best of the three.
+        world_swapped = (world_m + self._world_offset_m)[_MIRROR] - self._world_offset_m
+        swapped = self._solve(self._q, world_swapped, weights[_MIRROR], image_px[_MIRROR], anchors)
+        fresh = self._solve(self._initial_pose(world_m, weights, image_px), world_m, weights, image_px, None)
+        best = min((result, swapped, fresh), key=lambda r: r.marker_rms_m)
+        if best is swapped:
+            return swapped, image_px[_MIRROR]
+        if best is fresh:
+            self._foot_anchor_m = None
+        return best, image_px
+
     def _solve(self, q_start: np.ndarray, world_m: np.ndarray, weights: np.ndarray, image_px: np.ndarray,
                foot_anchors_m: np.ndarray | None) -> IKResult:
+        """One IK solve of this frame's observations with the configured backend and weights."""
         cfg = self.config
         if cfg.ik_backend is IKBackend.OPENSIM:
             return self._tracker.solve(q_start, world_m=world_m, world_weights=weights * cfg.world_weight)
