@@ -25,7 +25,7 @@ apply the same validation, so a producer learns of a bad message when it publish
 - arrays never hold +-inf. NaN is allowed only where the schema says a value is absent: in every Pose
   array when ``detected`` is False, in ``Pose.presence`` always (the legacy MediaPipe API does not
   report it), and in ``Kinematics.coordinates`` when ``valid`` is False (before
-  the first valid frame). TargetMotion has T >= 1 rows, all finite;
+  the first valid frame). TargetMotion has T >= 1 rows, all finite; CameraCalibration arrays are finite;
 - strings must be valid Unicode (UTF-8 encodable); FrameInfo.image is empty for NONE, exactly
   width*height*3 bytes for BGR8, and starts with the JPEG SOI marker for JPEG.
 
@@ -49,6 +49,7 @@ import numpy as np
 from edge import topics
 from edge.messages import (
     N_COORDINATES,
+    CameraCalibration,
     N_LANDMARKS,
     SCHEMA_VERSION,
     Cue,
@@ -192,6 +193,11 @@ _SCHEMAS: tuple[_Schema, ...] = (
             + (_Scalar("process", _Kind.STR), _Scalar("state", _Kind.ENUM, enum_cls=ProcessState),
                _Scalar("detail", _Kind.STR), _Scalar("fps", _Kind.FLOAT),
                _Scalar("stage_ms", _Kind.FLOAT_MAP))),
+    _Schema(CameraCalibration, 7,
+            _ints("seq", "t_capture_ns")
+            + (_Scalar("width", _Kind.INT, minimum=1), _Scalar("height", _Kind.INT, minimum=1)),
+            arrays=(_Array("intrinsics", _F8, (4,), None), _Array("rotation_cw", _F8, (3, 3), None),
+                    _Array("translation_cw_m", _F8, (3,), None))),
 )
 _BY_CLASS = {s.cls: s for s in _SCHEMAS}
 _BY_CODE = {s.code: s for s in _SCHEMAS}

@@ -6,6 +6,7 @@ producers of the topics they read. The orchestrator starts the workers from this
 table is checked at import: every topic read has exactly one producer.
 
     camera ──frame, pose──▶ lifter ──kinematics──▶ overlay, recorder
+                              └──calibration (its camera, for the ghost)──▶ overlay
        └────frame, pose──────────────────────────▶ overlay, recorder (pose)
     (generator: target, cue — a later stage; overlay and recorder already read them)
 """
@@ -29,10 +30,11 @@ class Node:
 
 GRAPH: tuple[Node, ...] = (
     Node("camera", writes=(topics.POSE, topics.FRAME, topics.HEARTBEAT), reads=()),
-    Node("lifter", writes=(topics.KINEMATICS, topics.HEARTBEAT), reads=(topics.POSE,)),
+    Node("lifter", writes=(topics.KINEMATICS, topics.CALIBRATION, topics.HEARTBEAT), reads=(topics.POSE,)),
     Node("recorder", writes=(), reads=(topics.POSE, topics.KINEMATICS, topics.HEARTBEAT),
          optional_reads=(topics.TARGET, topics.CUE)),
-    Node("overlay", writes=(), reads=(topics.FRAME, topics.POSE, topics.KINEMATICS, topics.HEARTBEAT),
+    Node("overlay", writes=(), reads=(topics.FRAME, topics.POSE, topics.KINEMATICS, topics.CALIBRATION,
+                                      topics.HEARTBEAT),
          optional_reads=(topics.TARGET, topics.CUE)),
 )
 

@@ -229,6 +229,7 @@ class Lifter:
         self._foot_anchor_m: np.ndarray | None = None
         self._foot_anchor_px: np.ndarray | None = None
         self._foot_anchor_ns = 0
+        self.calibration_revision = 0  # counts changes of output_camera() (a display re-reads it then)
         self._last_output = np.full(N_COORDINATES, np.nan)
         self._filter = OneEuroFilter(config.smoothing)
         self._seq = 0
@@ -249,6 +250,16 @@ class Lifter:
     @property
     def calibrated(self) -> bool:
         return self._ik is not None
+
+    def output_camera(self) -> PinholeCamera | None:
+        """The camera in the frame of the emitted Kinematics (ground axes, origin on the floor where
+        tracking started): projects the model posed by output coordinates onto the image. None until
+        the first frame is solved."""
+        if self._floor_y_m is None:
+            return None
+        c = self.camera
+        offset = np.array([self._origin_xz[0], self._floor_y_m, self._origin_xz[1]])
+        return PinholeCamera(c.width, c.height, c.fx, c.fy, c.cx, c.cy, c.R_cw, c.R_cw @ offset + c.t_cw)
 
     def process(self, pose: Pose) -> list[Kinematics]:
         """Consume one Pose; return the Kinematics now ready (none while calibrating, then the backlog)."""
@@ -398,6 +409,7 @@ class Lifter:
         if self._floor_y_m is None:  # the first fit in this ground frame: the floor under its feet
             self._floor_y_m = float(self._ik.markers(result.q)[_FOOT_MARKERS, 1].min())
             self._origin_xz = result.q[[self.model.coordinate_index(c) for c in ("pelvis_tx", "pelvis_tz")]]
+            self.calibration_revision += 1
         self._follow_feet(result.q, image_px, pose.t_capture_ns)
         coords = self._to_output(result.q)
         coords = self._filter(coords, pose.t_capture_ns)

@@ -185,5 +185,29 @@ class Heartbeat:
     stage_ms: dict[str, float] = field(default_factory=dict)
 
 
-Message = FrameInfo | Pose | Kinematics | TargetMotion | Cue | Heartbeat
-MESSAGE_TYPES: tuple[type, ...] = (FrameInfo, Pose, Kinematics, TargetMotion, Cue, Heartbeat)
+@dataclass(frozen=True)
+class CameraCalibration:
+    """The lifter's camera, in the frame of its Kinematics (OpenSim ground, origin on the floor where
+    tracking started), so that a display can project the skeletal model (e.g. the target ghost).
+
+    width, height: image size in pixels. intrinsics: (4,) float64 fx, fy, cx, cy in pixels.
+    rotation_cw: (3, 3) float64, world -> camera (camera axes: x right, y down, z forward).
+    translation_cw_m: (3,) float64, camera = rotation_cw @ world + translation_cw_m.
+    """
+
+    seq: int
+    t_capture_ns: int
+    width: int
+    height: int
+    intrinsics: np.ndarray
+    rotation_cw: np.ndarray
+    translation_cw_m: np.ndarray
+
+    def __post_init__(self) -> None:
+        _check_array("intrinsics", self.intrinsics, (4,), np.float64)
+        _check_array("rotation_cw", self.rotation_cw, (3, 3), np.float64)
+        _check_array("translation_cw_m", self.translation_cw_m, (3,), np.float64)
+
+
+Message = FrameInfo | Pose | Kinematics | TargetMotion | Cue | Heartbeat | CameraCalibration
+MESSAGE_TYPES: tuple[type, ...] = (FrameInfo, Pose, Kinematics, TargetMotion, Cue, Heartbeat, CameraCalibration)

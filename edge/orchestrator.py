@@ -186,6 +186,8 @@ class Orchestrator:
             "recorded": {k: stats.get("recorder", {}).get(k) for k in ("poses", "kinematics", "valid_kinematics")},
             "missed_messages": {name: s.get("missed", {}) for name, s in stats.items() if "missed" in s},
             "lifter": {k: stats.get("lifter", {}).get(k) for k in ("camera_pitch_deg", "scaling")},
+            "overlay": {"camera_calibrated": stats.get("overlay", {}).get("camera_calibrated"),
+                        "rejected_messages": stats.get("overlay", {}).get("rejected", {})},
             "restarts": {w.name: w.restarts for w in self._workers.values()},
             "exit_codes": {w.name: w.exit_code for w in self._workers.values()},
             "error": error,

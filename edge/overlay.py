@@ -1,8 +1,9 @@
 """Overlay: the live picture the user sees (camera image, skeleton, angles, squat curves, ghost, cues).
 
 Inputs: the pipeline's messages, fed one at a time to ``Overlay.update(msg)`` (``FrameInfo`` with a
-BGR8 or JPEG image, ``Pose``, ``Kinematics``, ``TargetMotion``, ``Cue``, ``Heartbeat``); the lead
-wires it to the bus (a display takes the newest message per topic, never a queue). Outputs:
+BGR8 or JPEG image, ``Pose``, ``Kinematics``, ``TargetMotion``, ``Cue``, ``Heartbeat``, and the
+lifter's ``CameraCalibration``, which the ghost is projected with); the overlay worker wires it to the
+bus (a display takes the newest message per topic, never a queue). Outputs:
 ``render()`` returns one BGR image of ``OverlayConfig.frame_size_px``; ``emit(image)`` shows it in a
 window (optionally full-screen kiosk) and/or writes it to an mp4v MP4 and periodic PNG snapshots.
 
@@ -40,8 +41,11 @@ import numpy as np
 from calibration.camera import PinholeCamera
 from edge.display_angles import (LEFT_HIP, RIGHT_HIP, hip_flexion_deg, knee_flexion_deg,
                                  live_angles_deg)
-from edge.messages import (Cue, CueSeverity, FrameInfo, Heartbeat, ImageEncoding, Kinematics,
-                           Message, Pose, ProcessState, TargetMotion)
+from edge.messages import (CameraCalibration, Cue, CueSeverity, FrameInfo, Heartbeat, ImageEncoding,
+                           Kinematics, Message, Pose, ProcessState, TargetMotion)
+from edge.skeleton.bige_map import from_bige
+from edge.skeleton.fk import joint_centres
+from edge.skeleton.model import SkeletonModel, load_default
 from edge.timing import CycleTimer
 
 POSE_CONNECTIONS: tuple[tuple[int, int], ...] = (
@@ -321,6 +325,14 @@ def ghost_model_from_tree(joint_centres: Callable[[np.ndarray], np.ndarray], par
     return GhostModel(joint_centres, connections, tuple(list(body_names).index(b) for b in hip_bodies))
 
 
+def skeleton_ghost_model(model: SkeletonModel | None = None) -> GhostModel:
+    """The ghost of the skeletal model itself (default: the product's exported model): forward
+    kinematics of the target's BIGE coordinates, one bone per body (numpy only, like the live path)."""
+    model = model if model is not None else load_default()
+    return ghost_model_from_tree(lambda coords: joint_centres(model, from_bige(model, coords)),
+                                 [b.parent for b in model.bodies], model.body_names)
+
+
 def ghost_points_px(camera: PinholeCamera, joint_centres_world_m: np.ndarray,
                     anchor_px: np.ndarray | Sequence[float] | None = None,
                     anchor_index: int | Sequence[int] = 0) -> np.ndarray:
@@ -508,19 +520,15 @@ class Overlay:
 
     Args:
         config: the overlay configuration.
-        camera: calibrated camera of the source (needed for the ghost).
+        camera: calibrated camera of the source, in the frame of the target's coordinates (needed for
+            the ghost; a ``CameraCalibration`` message sets or replaces it).
         ghost: how to turn a ``TargetMotion`` into a 3-D figure; None draws no ghost.
         clock_ns: monotonic clock (injectable for tests).
-
-    Raises:
-        ValueError: a ghost without a camera.
     """
 
     def __init__(self, config: OverlayConfig, camera: PinholeCamera | None = None,
                  ghost: GhostModel | None = None,
                  clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
-        if ghost is not None and camera is None:
-            raise ValueError("Overlay: a ghost model needs the calibrated camera to project it")
         self.config = config
         self._camera = camera
         self._ghost = ghost
@@ -544,6 +552,11 @@ class Overlay:
         self._window_open = False
         self._last_snapshot_ns: int | None = None
         self._is_open = False
+
+    @property
+    def camera_calibrated(self) -> bool:
+        """Whether a camera is known to project the target ghost with (given, or from the lifter)."""
+        return self._camera is not None
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -628,6 +641,10 @@ class Overlay:
                 self.cycles.update(msg.t_capture_ns / 1e9, knee, hip)
         elif isinstance(msg, TargetMotion):
             self._set_target(msg)
+        elif isinstance(msg, CameraCalibration):
+            fx, fy, cx, cy = (float(v) for v in msg.intrinsics)
+            self._camera = PinholeCamera(msg.width, msg.height, fx, fy, cx, cy, np.array(msg.rotation_cw),
+                                         np.array(msg.translation_cw_m))
         elif isinstance(msg, Cue):
             self._cues[msg.code] = (now, msg)
         elif isinstance(msg, Heartbeat):
@@ -766,9 +783,8 @@ class Overlay:
 
     def _draw_ghost(self, image: np.ndarray, place: _Placement, landmarks_px: np.ndarray | None,
                     frame: FrameInfo | None) -> None:
-        if self._target is None or self._target_joints is None or self._ghost is None:
-            return
-        assert self._camera is not None  # guaranteed by __init__
+        if self._target is None or self._target_joints is None or self._ghost is None or self._camera is None:
+            return  # no target, no way to draw one, or no camera to project it with yet
         target = self._target
         t_ns = frame.t_capture_ns if frame is not None else self._clock_ns()
         n = self._target_joints.shape[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final, Mapping
 
-from edge.messages import Cue, FrameInfo, Heartbeat, Kinematics, Pose, TargetMotion
+from edge.messages import CameraCalibration, Cue, FrameInfo, Heartbeat, Kinematics, Pose, TargetMotion
 
 FRAME: Final = "frame"
 POSE: Final = "pose"
@@ -19,8 +19,9 @@ KINEMATICS: Final = "kinematics"
 TARGET: Final = "target"
 CUE: Final = "cue"
 HEARTBEAT: Final = "heartbeat"
+CALIBRATION: Final = "calibration"
 
-ALL_TOPICS: Final[tuple[str, ...]] = (FRAME, POSE, KINEMATICS, TARGET, CUE, HEARTBEAT)
+ALL_TOPICS: Final[tuple[str, ...]] = (FRAME, POSE, KINEMATICS, TARGET, CUE, HEARTBEAT, CALIBRATION)
 
 MESSAGE_CLASS: Final[Mapping[str, type]] = MappingProxyType({
     FRAME: FrameInfo,
@@ -29,6 +30,7 @@ MESSAGE_CLASS: Final[Mapping[str, type]] = MappingProxyType({
     TARGET: TargetMotion,
     CUE: Cue,
     HEARTBEAT: Heartbeat,
+    CALIBRATION: CameraCalibration,
 })
 """Topic -> the message class it carries."""
 

@@ -20,9 +20,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from edge import graph
 from edge.bus import Publisher, Subscriber
-from edge.messages import Heartbeat, Kinematics, Pose, ProcessState
+from edge.messages import CameraCalibration, Heartbeat, Kinematics, Pose, ProcessState
 from edge.settings import StationSettings
 from edge.timing import CycleTimer
 
@@ -107,9 +109,25 @@ def lifter_worker(ctx: RunContext, stop: Any) -> None:
             hb_seq += 1
             last_hb = time.monotonic_ns()
 
+        calibration_sent = (-1, 0)  # (lifter revision, monotonic ns) of the last CameraCalibration sent
+
+        def send_calibration() -> None:
+            """The lifter's camera for displays: when it changes, and every second for late subscribers."""
+            nonlocal calibration_sent
+            camera = lifter.output_camera()
+            now = time.monotonic_ns()
+            if camera is None or (calibration_sent[0] == lifter.calibration_revision and now - calibration_sent[1] < 1e9):
+                return
+            pub.publish(CameraCalibration(lifter.calibration_revision, now, camera.width, camera.height,
+                                          np.array([camera.fx, camera.fy, camera.cx, camera.cy]),
+                                          np.array(camera.R_cw, dtype=np.float64),
+                                          np.array(camera.t_cw, dtype=np.float64)))
+            calibration_sent = (lifter.calibration_revision, now)
+
         def handle(pose: Pose) -> None:
             with timer.section("solve"):
                 out = lifter.process(pose)
+            send_calibration()
             for kin in out:
                 pub.publish(kin)
             if len(out) == 1:  # a live frame (not the calibration backlog, which waits by design)
@@ -178,12 +196,12 @@ def recorder_worker(ctx: RunContext, stop: Any) -> None:
 
 def overlay_worker(ctx: RunContext, stop: Any, quit_requested: Any) -> None:
     """Newest frame, pose, kinematics and heartbeats -> rendered overlay (window and/or overlay.mp4)."""
-    from edge.overlay import Overlay, OutputMode
+    from edge.overlay import Overlay, OutputMode, skeleton_ghost_model
 
     _quiet_sigint()
     config = replace(ctx.settings.overlay, output=OutputMode.HEADLESS if ctx.headless else OutputMode.WINDOW,
                      mp4_path=ctx.out_dir / "overlay.mp4")
-    with _subscriber(ctx, "overlay") as sub, Overlay(config) as overlay:
+    with _subscriber(ctx, "overlay") as sub, Overlay(config, ghost=skeleton_ghost_model()) as overlay:
         def drain(timeout_ms: int) -> bool:
             fresh = False
             msg = sub.recv(timeout_ms)
@@ -200,6 +218,7 @@ def overlay_worker(ctx: RunContext, stop: Any, quit_requested: Any) -> None:
         if drain(POLL_MS):
             overlay.emit(overlay.render())
         _write_stats(ctx, "overlay", {"frames_written": overlay.frames_written, "timing": overlay.timer.summary(),
+                                      "camera_calibrated": overlay.camera_calibrated,
                                       "missed": dict(sub.stats.missed), "rejected": dict(sub.stats.rejected)})
 
 

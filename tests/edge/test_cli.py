@@ -48,6 +48,8 @@ def test_run_on_a_clip_writes_video_recording_and_summary(clip, settings_file, t
     assert summary["frames"] == N_FRAMES and summary["error"] is None
     assert summary["detection_rate"] > 0.9
     assert summary["recorded"]["kinematics"] == N_FRAMES
+    # the lifter's camera reached the overlay (for the target ghost), and no message was rejected
+    assert summary["overlay"] == {"camera_calibrated": True, "rejected_messages": {}}
     assert set(summary["latency_ms"]) >= {"camera.pose", "lifter.solve", "capture_to_kinematics", "capture_to_overlay"}
     motion = read_mot(out / "kinematics.mot")
     assert motion.values.shape == (N_FRAMES, 33) and np.isfinite(motion.values[-1]).all()

@@ -20,6 +20,7 @@ from edge.messages import (
     N_COORDINATES,
     N_LANDMARKS,
     SCHEMA_VERSION,
+    CameraCalibration,
     Cue,
     CueSeverity,
     FrameInfo,
@@ -88,7 +89,9 @@ def targets(draw) -> TargetMotion:
 cues = st.builds(Cue, u63, u63, text, text, st.sampled_from(CueSeverity))
 heartbeats = st.builds(Heartbeat, u63, u63, text, st.sampled_from(ProcessState), text, nonneg,
                        st.dictionaries(text, nonneg, max_size=6))
-messages = st.one_of(frame_infos(), poses(), kinematics(), targets(), cues, heartbeats)
+calibrations = st.builds(CameraCalibration, u63, u63, st.integers(1, 4096), st.integers(1, 4096),
+                         f64((4,), False), f64((3, 3), False), f64((3,), False))
+messages = st.one_of(frame_infos(), poses(), kinematics(), targets(), cues, heartbeats, calibrations)
 
 
 def assert_same(a, b) -> None:
@@ -397,3 +400,12 @@ def test_pose_presence_may_be_nan_when_detected_because_the_legacy_backend_does_
                visibility=np.ones(N_LANDMARKS, np.float32), presence=nan_presence)
     with pytest.raises(CodecError, match="image_xyz"):
         encode(bad)
+
+
+def test_a_camera_calibration_with_nan_is_rejected():
+    eye = np.eye(3)
+    eye[0, 0] = np.nan
+    bad = CameraCalibration(0, 1, 640, 480, np.array([500.0, 500.0, 320.0, 240.0]), eye, np.zeros(3))
+    with pytest.raises(CodecError, match="rotation_cw") as info:
+        encode(bad)
+    assert info.value.reason is Reason.ARRAY

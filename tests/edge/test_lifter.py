@@ -268,3 +268,24 @@ def test_a_squatting_start_reports_pelvis_height_above_the_floor_after_gravity_i
     ty = BIGE_COORDINATES.index("pelvis_ty")
     true_height = to_bige(model, q)[-20:, ty] - floor_y
     assert np.abs(est[-20:, ty] - true_height).max() < 0.02
+
+
+def test_output_camera_projects_the_output_pose_onto_the_landmarks(model):
+    """A display projects the model posed by the emitted coordinates (e.g. a target ghost) with
+    ``output_camera``; on the subject's own pose that must land on the image landmarks."""
+    from edge.skeleton.bige_map import from_bige
+
+    q = squat_truth(model)
+    poses = poses_from_truth(model, q, 60.0)
+    lifter = Lifter(LifterConfig(long_side_fov_deg=60.0, smoothing=OneEuroConfig(min_cutoff_hz=0.0),
+                                 ik=IKConfig(balance_weight=0.0)), model)
+    assert lifter.output_camera() is None and lifter.calibration_revision == 0
+    out = [k for p in poses for k in lifter.process(p)]
+    camera = lifter.output_camera()
+    assert lifter.calibration_revision == 1
+    idx = [[m.name for m in model.markers].index(n) for n in MARKER_NAMES]
+    for f in (0, 60, 85, len(out) - 1):
+        markers = marker_positions(model, from_bige(model, out[f].coordinates))[idx]
+        landmarks_px = poses[f].image_xyz[LANDMARKS, :2] * [W, H]
+        error_px = np.linalg.norm(camera.project(markers) - landmarks_px, axis=1)
+        assert np.median(error_px) < 1.0 and error_px.max() < 8.0, (f, error_px)  # the fit's own residual

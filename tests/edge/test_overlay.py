@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from calibration.camera import PinholeCamera
-from edge.messages import (BIGE_COORDINATES, N_LANDMARKS, Cue, CueSeverity, FrameInfo, Heartbeat,
-                           ImageEncoding, Kinematics, Pose, ProcessState, TargetMotion)
+from edge.messages import (BIGE_COORDINATES, N_LANDMARKS, CameraCalibration, Cue, CueSeverity, FrameInfo,
+                           Heartbeat, ImageEncoding, Kinematics, Pose, ProcessState, TargetMotion)
 from edge.overlay import (POSE_CONNECTIONS, CycleEvent, GhostModel, Overlay, OverlayConfig, OutputMode,
                           Panel, SquatCycleConfig, SquatCycleDetector, draw_ghost, ghost_model_from_tree,
-                          ghost_points_px)
+                          ghost_points_px, skeleton_ghost_model)
+from edge.skeleton.bige_map import from_bige
 
 W, H = 640, 480
 BG = 90  # grey level of the synthetic camera image
@@ -379,8 +380,42 @@ def test_overlay_draws_anchored_ghost_from_target():
     # straight legs 0.9 m long, 3 m away: ~ f * 0.9 / 3 px below the hip midpoint
     f = 0.5 * W / math.tan(math.radians(30))
     assert ys.max() == pytest.approx(hip_mid[1] + f * 0.9 / 3, abs=8)
-    with pytest.raises(ValueError, match="camera"):
-        Overlay(headless(), ghost=simple_ghost_model())
+
+
+def test_the_ghost_waits_for_the_lifters_camera_calibration():
+    """In the pipeline the camera comes from the lifter (a CameraCalibration message), after the ghost
+    model: until it arrives the target is kept but not drawn."""
+    clock = FakeClock()
+    ov = Overlay(only(Panel.GHOST), ghost=simple_ghost_model(), clock_ns=clock)
+    t = clock.t_ns
+    q = np.zeros((10, len(BIGE_COORDINATES)))
+    q[:, BIGE_COORDINATES.index("pelvis_ty")] = 1.0
+    for msg in (frame_msg(t), pose_msg(t), TargetMotion(0, t, 30.0, "test", q)):
+        ov.update(msg)
+    assert (ov.render().astype(int) == BG).all()
+    cam = front_camera()
+    ov.update(CameraCalibration(0, t, cam.width, cam.height, np.array([cam.fx, cam.fy, cam.cx, cam.cy]),
+                                np.array(cam.R_cw), np.array(cam.t_cw)))
+    changed = np.abs(ov.render().astype(int) - BG).max(axis=2) > 10
+    f = 0.5 * W / math.tan(math.radians(30))
+    lm = standing_landmarks()
+    hip_y = (lm[23, 1] + lm[24, 1]) / 2 * H
+    assert np.nonzero(changed)[0].max() == pytest.approx(hip_y + f * 0.9 / 3, abs=8)  # the same ghost as above
+
+
+def test_skeleton_ghost_model_is_the_models_body_tree():
+    from edge.skeleton.fk import joint_centres
+    from edge.skeleton.model import load_default
+    from edge.synthetic.squat_motion import SquatMotionConfig, squat_motion
+
+    model = load_default()
+    ghost = skeleton_ghost_model(model)
+    _, coords = squat_motion(SquatMotionConfig(reps=1, fps=5.0))
+    joints = ghost.joint_centres(coords[:4])
+    assert joints.shape == (4, len(model.bodies), 3)
+    np.testing.assert_allclose(joints, joint_centres(model, from_bige(model, coords[:4])))
+    assert len(ghost.connections) == len(model.bodies) - 1  # one bone per body but the root
+    assert [model.bodies[i].name for i in ghost.hip_indices] == ["femur_r", "femur_l"]
 
 
 # --- output -------------------------------------------------------------------------------------------
