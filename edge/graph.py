@@ -6,7 +6,7 @@ producers of the topics they read. The orchestrator starts the workers from this
 table is checked at import: every topic read has exactly one producer.
 
     camera ──frame, pose──▶ lifter ──kinematics──▶ overlay, recorder
-                              └──calibration (its camera, for the ghost)──▶ overlay
+                              └──calibration (its camera, for the ghost)──▶ overlay, recorder
        └────frame, pose──────────────────────────▶ overlay, recorder (pose)
     (generator: target, cue — a later stage; overlay and recorder already read them)
 """
@@ -31,7 +31,7 @@ class Node:
 GRAPH: tuple[Node, ...] = (
     Node("camera", writes=(topics.POSE, topics.FRAME, topics.HEARTBEAT), reads=()),
     Node("lifter", writes=(topics.KINEMATICS, topics.CALIBRATION, topics.HEARTBEAT), reads=(topics.POSE,)),
-    Node("recorder", writes=(), reads=(topics.POSE, topics.KINEMATICS, topics.HEARTBEAT),
+    Node("recorder", writes=(), reads=(topics.POSE, topics.KINEMATICS, topics.CALIBRATION, topics.HEARTBEAT),
          optional_reads=(topics.TARGET, topics.CUE)),
     Node("overlay", writes=(), reads=(topics.FRAME, topics.POSE, topics.KINEMATICS, topics.CALIBRATION,
                                       topics.HEARTBEAT),

@@ -165,6 +165,7 @@ def recorder_worker(ctx: RunContext, stop: Any) -> None:
     config = replace(ctx.settings.recorder, root_dir=ctx.out_dir.parent, session_name=ctx.out_dir.name)
     counts = {"poses": 0, "detected": 0, "kinematics": 0, "valid_kinematics": 0}
     states: dict[str, str] = {}
+    calibration_seq = [-1]  # the lifter's camera, recorded once per revision (for reviewing with a ghost)
     with _subscriber(ctx, "recorder", rcvhwm=1000) as sub, \
             SessionRecorder(config, source=ctx.settings.camera.source.spec, model_name="pose2sim_simple_blazepose",
                             station_settings=to_table(ctx.settings)) as rec:
@@ -178,6 +179,12 @@ def recorder_worker(ctx: RunContext, stop: Any) -> None:
                 rec.add_kinematics(msg)
                 counts["kinematics"] += 1
                 counts["valid_kinematics"] += msg.valid
+            elif isinstance(msg, CameraCalibration):
+                if msg.seq != calibration_seq[0]:  # a new calibration (it is resent every second)
+                    calibration_seq[0] = msg.seq
+                    rec.add_event("camera_calibration", revision=msg.seq, t_capture_ns=msg.t_capture_ns,
+                                  width=msg.width, height=msg.height, intrinsics_px=msg.intrinsics.tolist(),
+                                  rotation_cw=msg.rotation_cw.tolist(), translation_cw_m=msg.translation_cw_m.tolist())
             elif isinstance(msg, Heartbeat):
                 if states.get(msg.process) != msg.state.value:
                     states[msg.process] = msg.state.value

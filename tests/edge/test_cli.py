@@ -50,6 +50,9 @@ def test_run_on_a_clip_writes_video_recording_and_summary(clip, settings_file, t
     assert summary["recorded"]["kinematics"] == N_FRAMES
     # the lifter's camera reached the overlay (for the target ghost), and no message was rejected
     assert summary["overlay"] == {"camera_calibrated": True, "rejected_messages": {}}
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    (calibration,) = [e for e in events if e["kind"] == "camera_calibration"]  # recorded once, for review
+    assert calibration["width"] > 0 and len(calibration["intrinsics_px"]) == 4
     assert set(summary["latency_ms"]) >= {"camera.pose", "lifter.solve", "capture_to_kinematics", "capture_to_overlay"}
     motion = read_mot(out / "kinematics.mot")
     assert motion.values.shape == (N_FRAMES, 33) and np.isfinite(motion.values[-1]).all()
