@@ -47,12 +47,17 @@ def truth_rmse(config: SyntheticSourceConfig, session_folder: Path) -> dict[str,
     records = records[records["valid"].astype(bool) & (records["frame_index"] < len(truth))]
     if len(records) == 0:
         raise ValueError(f"{session_folder}: no valid kinematics to compare with the truth")
-    est = records["coordinates"]
-    ref = truth[records["frame_index"]]
+    out = rmse_table(records["coordinates"], truth[records["frame_index"]])
+    out["frames_compared"] = int(len(records))
+    return out
+
+
+def rmse_table(estimate: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """RMSE (deg, rounded to 0.01) of each ``REPORTED`` coordinate between matched (N, 33) arrays, and
+    ``mean_sagittal_lower``, the mean over hip, knee and ankle flexion of both sides."""
     out = {}
     for name in REPORTED:
         i = BIGE_COORDINATES.index(name)
-        out[name] = round(float(np.sqrt(np.mean((est[:, i] - ref[:, i]) ** 2))), 2)
+        out[name] = round(float(np.sqrt(np.mean((estimate[:, i] - truth[:, i]) ** 2))), 2)
     out["mean_sagittal_lower"] = round(float(np.mean([out[k] for k in SAGITTAL_LOWER])), 2)
-    out["frames_compared"] = int(len(records))
     return out

@@ -299,7 +299,7 @@ class Lifter:
         vis = np.stack([p.visibility for p in detected]).astype(np.float64)
         standing = self._standing_mask(world)
         standing_start = standing.mean() >= STANDING_SHARE
-        self._update_gravity(world[standing], enough=True)  # a few standing frames beat a guessed level camera
+        self._update_gravity(world[standing], calibrating=True)
         model = self.generic_model
         if cfg.scaling is not ScalingMode.NONE:
             scaling = estimate_scaling(model, world, vis, cfg.scaling_settings)
@@ -358,12 +358,12 @@ class Lifter:
         """(N,) True for frames of world landmarks (N, 33, 3) with both knees straighter than the setting."""
         return (knee_bend_deg(world) < self.config.standing_knee_deg).all(axis=-1)
 
-    def _update_gravity(self, world_standing: np.ndarray, enough: bool = False) -> None:
+    def _update_gravity(self, world_standing: np.ndarray, calibrating: bool = False) -> None:
         """Add standing frames (N, 33, 3); estimate gravity from them once there are enough:
-        ``min_standing_frames``, or MIN_CALIBRATION_STANDING with ``enough`` (the calibration window,
-        where the alternative is to assume a level camera)."""
+        ``min_standing_frames``, or MIN_CALIBRATION_STANDING in the calibration window (where the
+        alternative is to assume a level camera, and a few standing frames beat that guess)."""
         self._standing.extend(world_standing)
-        needed = MIN_CALIBRATION_STANDING if enough else self.config.min_standing_frames
+        needed = MIN_CALIBRATION_STANDING if calibrating else self.config.min_standing_frames
         if len(self._standing) >= needed:
             self.alignment = estimate_floor_alignment(np.stack(self._standing))
             self._gravity_from_standing = True
@@ -394,8 +394,7 @@ class Lifter:
         gap = (self._last_detected_ns is not None
                and pose.t_capture_ns - self._last_detected_ns > self.config.reinit_gap_s * 1e9)
         if gap:
-            self._q = None
-            self._foot_anchor_m = None
+            self._q = None  # a fresh start below, feet re-planted
         self._last_detected_ns = pose.t_capture_ns
         world_m = self.alignment.apply(pose.world_xyz[LANDMARKS].astype(np.float64)) - self._world_offset_m
         weights = pose.visibility[LANDMARKS].astype(np.float64)
@@ -408,7 +407,7 @@ class Lifter:
         self._q = result.q
         if self._floor_y_m is None:  # the first fit in this ground frame: the floor under its feet
             self._floor_y_m = float(self._ik.markers(result.q)[_FOOT_MARKERS, 1].min())
-            self._origin_xz = result.q[[self.model.coordinate_index(c) for c in ("pelvis_tx", "pelvis_tz")]]
+            self._origin_xz = result.q[[self.model.coordinate_index(c) for c in _PELVIS_T[::2]]]
             self.calibration_revision += 1
         self._follow_feet(result.q, image_px, pose.t_capture_ns)
         coords = self._to_output(result.q)

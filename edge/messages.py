@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from calibration.camera import PinholeCamera
+
 SCHEMA_VERSION = 1
 
 N_LANDMARKS = 33
@@ -207,6 +209,19 @@ class CameraCalibration:
         _check_array("intrinsics", self.intrinsics, (4,), np.float64)
         _check_array("rotation_cw", self.rotation_cw, (3, 3), np.float64)
         _check_array("translation_cw_m", self.translation_cw_m, (3,), np.float64)
+
+    @classmethod
+    def of_camera(cls, seq: int, t_capture_ns: int, camera: PinholeCamera) -> "CameraCalibration":
+        """The message describing ``camera``."""
+        return cls(seq, t_capture_ns, camera.width, camera.height,
+                   np.array([camera.fx, camera.fy, camera.cx, camera.cy], dtype=np.float64),
+                   np.array(camera.R_cw, dtype=np.float64), np.array(camera.t_cw, dtype=np.float64))
+
+    def camera(self) -> PinholeCamera:
+        """The camera this message describes."""
+        fx, fy, cx, cy = (float(v) for v in self.intrinsics)
+        return PinholeCamera(self.width, self.height, fx, fy, cx, cy, np.array(self.rotation_cw),
+                             np.array(self.translation_cw_m))
 
 
 Message = FrameInfo | Pose | Kinematics | TargetMotion | Cue | Heartbeat | CameraCalibration

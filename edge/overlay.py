@@ -642,9 +642,7 @@ class Overlay:
         elif isinstance(msg, TargetMotion):
             self._set_target(msg)
         elif isinstance(msg, CameraCalibration):
-            fx, fy, cx, cy = (float(v) for v in msg.intrinsics)
-            self._camera = PinholeCamera(msg.width, msg.height, fx, fy, cx, cy, np.array(msg.rotation_cw),
-                                         np.array(msg.translation_cw_m))
+            self._camera = msg.camera()
         elif isinstance(msg, Cue):
             self._cues[msg.code] = (now, msg)
         elif isinstance(msg, Heartbeat):

@@ -20,8 +20,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 from edge import graph
 from edge.bus import Publisher, Subscriber
 from edge.messages import CameraCalibration, Heartbeat, Kinematics, Pose, ProcessState
@@ -118,10 +116,7 @@ def lifter_worker(ctx: RunContext, stop: Any) -> None:
             now = time.monotonic_ns()
             if camera is None or (calibration_sent[0] == lifter.calibration_revision and now - calibration_sent[1] < 1e9):
                 return
-            pub.publish(CameraCalibration(lifter.calibration_revision, now, camera.width, camera.height,
-                                          np.array([camera.fx, camera.fy, camera.cx, camera.cy]),
-                                          np.array(camera.R_cw, dtype=np.float64),
-                                          np.array(camera.t_cw, dtype=np.float64)))
+            pub.publish(CameraCalibration.of_camera(lifter.calibration_revision, now, camera))
             calibration_sent = (lifter.calibration_revision, now)
 
         def handle(pose: Pose) -> None:

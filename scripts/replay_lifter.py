@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from edge.config_io import ConfigError, from_table
-from edge.demo import REPORTED, SAGITTAL_LOWER
+from edge.demo import rmse_table
 from edge.lifter import Lifter
 from edge.messages import BIGE_COORDINATES, Pose
 from edge.motion_io import Motion, read_mot, to_bige33, write_mot
@@ -94,16 +94,6 @@ def replay(session_folder: Path, overrides: list[str]) -> tuple[np.ndarray, np.n
             np.array([k.coordinates for k in valid]), settings)
 
 
-def score(estimate: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """RMSE (deg) per reported coordinate of matched (N, 33) arrays, and the six flexions' mean."""
-    out = {}
-    for name in REPORTED:
-        i = BIGE_COORDINATES.index(name)
-        out[name] = round(float(np.sqrt(np.mean((estimate[:, i] - truth[:, i]) ** 2))), 2)
-    out["mean_sagittal_lower"] = round(float(np.mean([out[k] for k in SAGITTAL_LOWER])), 2)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("session", type=Path, help="session folder (bige run / bige demo --out)")
@@ -118,12 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.reference is not None:
             ref = to_bige33(read_mot(args.reference))
             estimate = np.stack([np.interp(ref.time_s, time_s, coords[:, i]) for i in range(coords.shape[1])], axis=1)
-            result = score(estimate, ref.values)
+            result = rmse_table(estimate, ref.values)
             truth_name = str(args.reference)
         elif settings.camera.source.spec == "synthetic":
             _, truth = subject_motion(settings.camera.synthetic)
             keep = frames < len(truth)
-            result = score(coords[keep], truth[frames[keep]])
+            result = rmse_table(coords[keep], truth[frames[keep]])
             truth_name = "synthetic subject (exact)"
         else:
             raise ValueError(f"{args.session}: not a bige demo session; give --reference REF.mot")

@@ -394,8 +394,7 @@ def test_the_ghost_waits_for_the_lifters_camera_calibration():
         ov.update(msg)
     assert (ov.render().astype(int) == BG).all()
     cam = front_camera()
-    ov.update(CameraCalibration(0, t, cam.width, cam.height, np.array([cam.fx, cam.fy, cam.cx, cam.cy]),
-                                np.array(cam.R_cw), np.array(cam.t_cw)))
+    ov.update(CameraCalibration.of_camera(0, t, cam))
     changed = np.abs(ov.render().astype(int) - BG).max(axis=2) > 10
     f = 0.5 * W / math.tan(math.radians(30))
     lm = standing_landmarks()
