@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 LINGER_MS = 500  # a producer's last messages at the end of a run
 POLL_MS = 50
+CALIBRATION_REPEATS = 5  # a new CameraCalibration goes out with this many frames, then every second
 
 
 @dataclass(frozen=True)
@@ -107,17 +108,25 @@ def lifter_worker(ctx: RunContext, stop: Any) -> None:
             hb_seq += 1
             last_hb = time.monotonic_ns()
 
-        calibration_sent = (-1, 0)  # (lifter revision, monotonic ns) of the last CameraCalibration sent
+        # (lifter revision, monotonic ns, times sent) of the last CameraCalibration sent
+        calibration_sent = (-1, 0, 0)
 
         def send_calibration() -> None:
-            """The lifter's camera for displays: when it changes, and every second for late subscribers."""
+            """The lifter's camera for displays: with each of the first CALIBRATION_REPEATS frames after
+            it changes (the first copy leaves with the calibration backlog's burst, which a display's
+            short queue may drop), then every second for late subscribers."""
             nonlocal calibration_sent
             camera = lifter.output_camera()
             now = time.monotonic_ns()
-            if camera is None or (calibration_sent[0] == lifter.calibration_revision and now - calibration_sent[1] < 1e9):
+            revision, sent_ns, count = calibration_sent
+            if revision != lifter.calibration_revision:
+                count = 0
+            elif count >= CALIBRATION_REPEATS and now - sent_ns < 1e9:
+                return
+            if camera is None:
                 return
             pub.publish(CameraCalibration.of_camera(lifter.calibration_revision, now, camera))
-            calibration_sent = (lifter.calibration_revision, now)
+            calibration_sent = (lifter.calibration_revision, now, count + 1)
 
         def handle(pose: Pose) -> None:
             with timer.section("solve"):
