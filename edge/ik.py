@@ -3,10 +3,11 @@
 Inputs: target marker positions (M, 3) in the ground frame (metres), per-marker weights, a warm start.
 Output: model coordinates (radians/metres) minimising
 
-    sum_i w_i |m_i(q) - x_i|^2  +  sum_k s_k (q_k - q_prior_k)^2
+    sum_i w_i |m_i(q) - x_i|^2  +  sum_k s_k (q_k - q_prior_k - sum_j c_kj (q_j - q_prior_j))^2
 
 where m_i(q) is forward kinematics of marker i and the second term holds coordinates the markers
-observe poorly (lumbar split, forearm rotation, wrists, neck) near a prior, and every coordinate near
+observe poorly (lumbar split, forearm rotation, wrists, neck) near a prior, which may be coupled to
+another coordinate (c_kj: the lumbo-pelvic rhythm, lumbar flexion with hip flexion), and every coordinate near
 the previous frame's solution (temporal weight), within the model's coordinate ranges. Optional
 physical priors for squats: heels level with toes (feet flat), the whole-body centre of mass
 horizontally over the middle of the feet (balance), and heels and toes near given ground positions
@@ -52,6 +53,19 @@ class IKConfig:
         ("subtalar_angle_r", 1e-3), ("subtalar_angle_l", 1e-3),
         ("pro_sup_r", 1e-4), ("pro_sup_l", 1e-4), ("arm_rot_r", 1e-4), ("arm_rot_l", 1e-4),
     )
+    # Coupled priors (coordinate, source, ratio): the coordinate's prior moves by ratio x the source's
+    # departure from its own prior value, in the same solve (a prior on the pose: both are pulled).
+    # Default: a lumbo-pelvic rhythm, lumbar flexion 0.12 deg per deg of mean hip flexion. Hip and
+    # shoulder markers see the trunk's lean but not how it splits between pelvis tilt and lumbar
+    # flexion; a neutral lumbar prior turns all of it into pelvis tilt, and so into hip flexion, while
+    # real squats and sit-to-stands flex the lumbar spine 0.13-0.40 deg per deg of hip flexion (6 mocap
+    # trials in ../shared, pooled 0.22). Below the pooled slope because MediaPipe reads a real trunk
+    # 5-8 deg more upright than its hip-to-shoulder joint centres, which leaves the pelvis too far back
+    # at 0.22. Chosen on scripts/lifter_panel.py's rendered mocap motions and the real sit-to-stand
+    # video (docs/results/lifter_panel.md).
+    prior_couplings: tuple[tuple[str, str, float], ...] = (
+        ("L5_S1_Flex_Ext", "hip_flexion_r", -0.06), ("L5_S1_Flex_Ext", "hip_flexion_l", -0.06),
+    )
 
     def __post_init__(self) -> None:
         if self.max_iterations < 1:
@@ -65,6 +79,35 @@ class IKConfig:
         for name, w in self.prior_weights:
             if not w >= 0:
                 raise ValueError(f"prior weight of {name} must be >= 0, got {w}")
+        check_prior_couplings(self.prior_couplings)
+
+
+def check_prior_couplings(couplings: tuple[tuple[str, str, float], ...]) -> None:
+    """Raise ValueError unless each coupling is (coordinate, another coordinate, finite ratio). A coupling
+    acts through the coordinate's prior weight: none, no effect."""
+    for entry in couplings:
+        if len(entry) != 3:
+            raise ValueError(f"a prior coupling is (coordinate, source, ratio), got {entry!r}")
+        name, source, ratio = entry
+        if source == name or not np.isfinite(ratio):
+            raise ValueError(f"prior coupling of {name!r} to {source!r}: needs another coordinate and a finite "
+                             f"ratio, got ratio {ratio}")
+
+
+def coupling_matrix(coordinate_names: list[str], couplings: tuple[tuple[str, str, float], ...]) -> np.ndarray:
+    """(n, n) matrix C with C[k, j] = ratio for each coupling (k, j, ratio): the prior pulls q - q_prior
+    toward C @ (q - q_prior).
+
+    Raises:
+        ValueError: a coupling names a coordinate not in the list.
+    """
+    unknown = sorted({n for name, source, _ in couplings for n in (name, source)} - set(coordinate_names))
+    if unknown:
+        raise ValueError(f"prior couplings name coordinates not in the model: {unknown}")
+    c = np.zeros((len(coordinate_names), len(coordinate_names)))
+    for name, source, ratio in couplings:
+        c[coordinate_names.index(name), coordinate_names.index(source)] += ratio
+    return c
 
 
 @dataclass(frozen=True)
@@ -83,7 +126,8 @@ class MarkerIK:
         if missing:
             raise ValueError(f"markers not on model {model.name}: {missing}")
         unknown = [c for c in config.fixed_coordinates if c not in names] + \
-                  [c for c, _ in config.prior_weights if c not in names]
+                  [c for c, _ in config.prior_weights if c not in names] + \
+                  [c for coupling in config.prior_couplings for c in coupling[:2] if c not in names]
         if unknown:
             raise ValueError(f"IK settings name coordinates not in model {model.name}: {unknown}")
         self.model = model
@@ -106,6 +150,7 @@ class MarkerIK:
         self.default_q = np.array([c.default_value for c in model.coordinates])
         prior = dict(config.prior_weights)
         self._prior_weight = np.array([prior.get(c.name, 0.0) for c in model.coordinates])
+        self._coupling = coupling_matrix(names, config.prior_couplings)
         translation = np.array([c.motion_type is MotionType.TRANSLATIONAL for c in model.coordinates])
         # the free joint's translation is where the subject stands relative to the camera: unbounded
         self._lower[translation] = -np.inf
@@ -148,7 +193,9 @@ class MarkerIK:
 
         Args:
             q_start: (n,) warm start (previous solution); also the temporal prior.
-            q_prior: (n,) values the prior-weighted coordinates are pulled toward (default: model defaults).
+            q_prior: (n,) values the prior-weighted coordinates are pulled toward (default: model defaults);
+                a coupled coordinate (``IKConfig.prior_couplings``) toward its value plus ratio x its
+                source's departure from the source's value.
             foot_anchors_m: (n_feet, 2, 3) ground positions of each foot's (heel, big toe) markers, in the
                 order LHeel/LBigToe, RHeel/RBigToe; the feet are pulled there with ``foot_anchor_weight``
                 (planted feet). None: no anchor term.
@@ -179,7 +226,7 @@ class MarkerIK:
             terms.append(("image", xn, np.sqrt(w2)[:, None] * depth_m))
         if sum(float((t[2] ** 2).sum()) for t in terms) <= 0:
             raise ValueError("IK: no marker has a positive weight")
-        q_prior = self.default_q if q_prior is None else q_prior
+        q_prior = self.default_q if q_prior is None else np.asarray(q_prior, dtype=np.float64)
         s_temporal = np.sqrt(cfg.temporal_weight)
         s_flat = np.sqrt(cfg.foot_flat_weight)
         s_balance = np.sqrt(cfg.balance_weight)
@@ -190,7 +237,9 @@ class MarkerIK:
                 raise ValueError(f"IK: foot_anchors_m must be finite with shape {(*self._feet.shape, 3)}, "
                                  f"got {anchors.shape}")
         free = self._free
-        s_prior = np.sqrt(self._prior_weight[free])
+        # prior residuals s_k (q_k - prior_k - sum_j ratio_kj (q_j - prior_j)): linear in q, rows of the
+        # coupled identity minus the coupling matrix
+        prior_rows = np.sqrt(self._prior_weight[free])[:, None] * (np.eye(len(q_prior)) - self._coupling)[np.ix_(free, free)]
         n_free = free.size
         eye = np.eye(n_free)
         lower, upper = self._lower[free], self._upper[free]
@@ -211,7 +260,7 @@ class MarkerIK:
             return np.concatenate(parts, axis=-1)
 
         def residual(obs: np.ndarray, q: np.ndarray) -> np.ndarray:
-            return np.concatenate([obs, s_temporal * (q[free] - q_prev[free]), s_prior * (q[free] - q_prior[free])])
+            return np.concatenate([obs, s_temporal * (q[free] - q_prev[free]), prior_rows @ (q[free] - q_prior[free])])
 
         q = q_prev.copy()
         batch = np.repeat(q[None], n_free + 1, axis=0)
@@ -222,7 +271,7 @@ class MarkerIK:
             batch[np.arange(1, n_free + 1), free] += FD_STEP
             obs = observation_residuals(self._fk_points(batch))  # (n_free + 1, K)
             r = residual(obs[0], q)
-            J = np.vstack([(obs[1:] - obs[0]).T / FD_STEP, s_temporal * eye, np.diag(s_prior)])
+            J = np.vstack([(obs[1:] - obs[0]).T / FD_STEP, s_temporal * eye, prior_rows])
             JtJ = J.T @ J
             g = J.T @ r
             cost = r @ r

@@ -17,7 +17,10 @@ within the coordinates the model clamps, with the fixed coordinates locked at th
 The priors (s_k, on what the markers barely observe) and the temporal term (t) go in as OpenSim
 coordinate goals. OpenSim normalises its marker goal, 1/2 sum w_i r_i^2 / sum w_i, and adds each
 coordinate goal as c_k (q_k - v_k)^2 / 2, so c_k = (s_k + t) / sum w_i and v_k = (s_k prior_k +
-t start_k) / (s_k + t) make its objective MarkerIK's divided by 2 sum w_i. The observations go into an
+t start_k) / (s_k + t) make its objective MarkerIK's divided by 2 sum w_i. A goal's value is fixed, so a
+coupled prior (MarkerIK's lumbo-pelvic rhythm, solved jointly there) takes its source from the warm
+start: the same objective when the warm start is the solution, and within a frame's motion of it
+otherwise. The observations go into an
 in-memory ``MarkersReference``; a marker with weight 0 or NaN becomes a missing observation, which
 OpenSim ignores. Each frame builds a one-frame reference and solver and assembles from the warm start
 (OpenSim's solver copies its reference, so a stream cannot feed one solver frame by frame, and its
@@ -63,7 +66,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.ik import IKConfig, IKResult
+from edge.ik import IKConfig, IKResult, check_prior_couplings, coupling_matrix
 
 _TRANSLATIONS = ("pelvis_tx", "pelvis_ty", "pelvis_tz")
 
@@ -92,6 +95,7 @@ class OpenSimIKConfig:
     # MarkerIK's priors and temporal weight, in its units (per rad^2, against marker errors in m^2);
     # defaults: MarkerIK's
     prior_weights: tuple[tuple[str, float], ...] = IKConfig.prior_weights
+    prior_couplings: tuple[tuple[str, str, float], ...] = IKConfig.prior_couplings
     temporal_weight: float = IKConfig.temporal_weight
 
     def __post_init__(self) -> None:
@@ -106,6 +110,8 @@ class OpenSimIKConfig:
                 raise ValueError(f"prior weight of {name} must be >= 0, got {weight}")
         object.__setattr__(self, "fixed_coordinates", tuple(self.fixed_coordinates))
         object.__setattr__(self, "prior_weights", tuple((str(n), float(w)) for n, w in self.prior_weights))
+        check_prior_couplings(self.prior_couplings)
+        object.__setattr__(self, "prior_couplings", tuple((str(n), str(s), float(r)) for n, s, r in self.prior_couplings))
 
 
 def import_opensim() -> Any:
@@ -181,7 +187,8 @@ class OpenSimMarkerIK:
         coords = model.getCoordinateSet()
         model_names = [coords.get(i).getName() for i in range(coords.getSize())]
         unknown = [c for c in (*self.coordinate_names, *config.fixed_coordinates,
-                               *(name for name, _ in config.prior_weights)) if c not in model_names]
+                               *(name for name, _ in config.prior_weights),
+                               *(c for coupling in config.prior_couplings for c in coupling[:2])) if c not in model_names]
         if unknown:
             raise ValueError(f"OpenSim IK: coordinates not in model {osim_path}: {unknown}")
         for name in config.fixed_coordinates:
@@ -212,6 +219,7 @@ class OpenSimMarkerIK:
                 self._prior_weight.append(prior.get(name, 0.0))
                 self._temporal_weight.append(temporal)
         self._prior_weight, self._temporal_weight = np.array(self._prior_weight), np.array(self._temporal_weight)
+        self._coupling = coupling_matrix(list(self.coordinate_names), config.prior_couplings)
 
     # ---- state access
     def _set_q(self, q: np.ndarray) -> None:
@@ -332,7 +340,8 @@ class OpenSimMarkerIK:
         # coordinate goals c_k (q_k - v_k)^2 / 2 beside OpenSim's normalised marker goal (module docstring)
         k = self._goal_index
         s, t = self._prior_weight, self._temporal_weight
-        values = (s * self.default_q[k] + t * q_start[k]) / (s + t)
+        prior = self.default_q + self._coupling @ (q_start - self.default_q)  # coupled priors as MarkerIK's
+        values = (s * prior[k] + t * q_start[k]) / (s + t)
         references = osim.SimTKArrayCoordinateReference()
         for index, value, weight in zip(k, values, (s + t) / w.sum()):
             reference = osim.CoordinateReference(self.coordinate_names[index], osim.Constant(float(value)))

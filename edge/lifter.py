@@ -318,7 +318,8 @@ class Lifter:
 
             osim_path, marker_set = default_model_files()
             opensim_config = OpenSimIKConfig(fixed_coordinates=cfg.ik.fixed_coordinates,
-                                             prior_weights=cfg.ik.prior_weights, temporal_weight=cfg.ik.temporal_weight)
+                                             prior_weights=cfg.ik.prior_weights, prior_couplings=cfg.ik.prior_couplings,
+                                             temporal_weight=cfg.ik.temporal_weight)
             self._tracker = OpenSimMarkerIK(osim_path, MARKER_NAMES, opensim_config, marker_set_path=marker_set,
                                             coordinate_names=model.coordinate_names)
         fov = cfg.long_side_fov_deg

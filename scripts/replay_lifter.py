@@ -2,7 +2,7 @@
 
 Usage:
     python scripts/replay_lifter.py SESSION [--reference REF.mot] [--set lifter.ik.foot_anchor_weight=5 ...]
-                                    [--json OUT.json] [--mot OUT.mot]
+                                    [--current-lifter] [--json OUT.json] [--mot OUT.mot]
 
 A session folder (from ``bige run`` or ``bige demo``) holds every MediaPipe pose (``landmarks.bin``)
 and the station settings it ran with (``metadata.json``), so a lifter change can be measured in seconds
@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.config_io import ConfigError, from_table
+from edge.config_io import ConfigError, from_table, to_table
 from edge.demo import rmse_table
-from edge.lifter import Lifter
+from edge.lifter import Lifter, LifterConfig
 from edge.messages import BIGE_COORDINATES, Pose
 from edge.motion_io import Motion, read_mot, to_bige33, write_mot
 from edge.recorder import read_session
@@ -60,8 +60,10 @@ def _set(table: dict[str, Any], assignment: str) -> None:
         node[leaf] = text
 
 
-def replay(session_folder: Path, overrides: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, StationSettings]:
-    """Lift the session's recorded poses again.
+def replay(session_folder: Path, overrides: list[str], current_lifter: bool = False
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, StationSettings]:
+    """Lift the session's recorded poses again, with the recorded settings (the lifter's current defaults
+    instead of the recorded lifter settings if ``current_lifter``) changed by the overrides.
 
     Returns:
         frame_index (N,), source time in s (N,), BIGE coordinates (N, 33) of the valid frames, and the
@@ -77,6 +79,8 @@ def replay(session_folder: Path, overrides: list[str]) -> tuple[np.ndarray, np.n
         raise ValueError(f"{session_folder}: metadata.json has no image_size_px (recorded before it was "
                          f"kept, or no person was ever detected)")
     table = _without_nulls(session.metadata.get("station_settings") or {})
+    if current_lifter:
+        table["lifter"] = _without_nulls(to_table(LifterConfig()))
     for assignment in overrides:
         _set(table, assignment)
     settings = from_table(StationSettings, table, "station_settings")
@@ -100,11 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", type=Path, help="reference .mot (e.g. mocap) on the source timeline")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="station setting to change, dotted (e.g. lifter.world_weight=0.5); repeatable")
+    parser.add_argument("--current-lifter", action="store_true",
+                        help="start from the lifter's current defaults, not the settings it recorded with")
     parser.add_argument("--json", type=Path, help="write the scores here")
     parser.add_argument("--mot", type=Path, help="write the replayed kinematics here (.mot, source timeline)")
     args = parser.parse_args(argv)
     try:
-        frames, time_s, coords, settings = replay(args.session, args.set)
+        frames, time_s, coords, settings = replay(args.session, args.set, args.current_lifter)
         if args.reference is not None:
             ref = to_bige33(read_mot(args.reference))
             estimate = np.stack([np.interp(ref.time_s, time_s, coords[:, i]) for i in range(coords.shape[1])], axis=1)

@@ -103,3 +103,46 @@ def test_foot_anchor_shape_is_checked(model):
     world = ik.markers(ik.default_q)
     with pytest.raises(ValueError, match=r"foot_anchors_m must be finite with shape \(2, 2, 3\)"):
         ik.solve(ik.default_q, world_m=world, foot_anchors_m=np.zeros((4, 3)))
+
+
+def _trunk_lean_truth(model, lumbar_deg: float):
+    """A squat-like pose (hips 60 deg, pelvis tilted 20 deg forward) with the given lumbar extension."""
+    q = model.default_q()
+    for side in "rl":
+        q[model.coordinate_index(f"hip_flexion_{side}")] = np.radians(60.0)
+        q[model.coordinate_index(f"knee_angle_{side}")] = np.radians(70.0)
+    q[model.coordinate_index("pelvis_tilt")] = np.radians(-20.0)
+    q[model.coordinate_index("L5_S1_Flex_Ext")] = np.radians(lumbar_deg)
+    return q
+
+
+def test_lumbo_pelvic_rhythm_splits_a_trunk_lean_between_pelvis_and_lumbar_spine(model):
+    """Hip and shoulder markers see the trunk's lean, not how it splits between pelvis tilt and lumbar
+    flexion. The coupled prior (default: lumbar flexion 0.10 deg per deg of hip flexion) recovers a pose
+    that follows it; a neutral lumbar prior puts the flexion into the pelvis, and hence the hips."""
+    ratio = sum(r for name, _, r in IKConfig().prior_couplings if name == "L5_S1_Flex_Ext")  # both hips
+    assert ratio < 0  # flexion is negative extension
+    truth = _trunk_lean_truth(model, lumbar_deg=ratio * 60.0)
+    lumbar, hip = model.coordinate_index("L5_S1_Flex_Ext"), model.coordinate_index("hip_flexion_r")
+    errors = {}
+    for couplings in (IKConfig().prior_couplings, ()):
+        ik = MarkerIK(model, MARKER_NAMES, IKConfig(max_iterations=50, step_tolerance=1e-10, temporal_weight=0.0,
+                                                    foot_flat_weight=0.0, balance_weight=0.0,
+                                                    prior_couplings=couplings))
+        m = ik.markers(truth)
+        mid_hip = 0.5 * (m[MARKER_NAMES.index("LHip")] + m[MARKER_NAMES.index("RHip")])
+        q = ik.solve(truth, world_m=m - mid_hip).q
+        errors[bool(couplings)] = np.degrees(np.abs(q[[lumbar, hip]] - truth[[lumbar, hip]]))
+    assert errors[True].max() < 0.1, errors[True]  # the prior is exact here: the fit stays on the truth
+    assert errors[False][0] > 4.0 and errors[False][1] > 2.0, errors[False]  # lumbar neutralised, hips pay
+
+
+def test_prior_couplings_are_checked(model):
+    with pytest.raises(ValueError, match="finite ratio"):
+        IKConfig(prior_couplings=(("L5_S1_Flex_Ext", "hip_flexion_r", float("nan")),))
+    with pytest.raises(ValueError, match="another coordinate"):
+        IKConfig(prior_couplings=(("L5_S1_Flex_Ext", "L5_S1_Flex_Ext", 0.1),))
+    with pytest.raises(ValueError, match=r"\(coordinate, source, ratio\)"):
+        IKConfig(prior_couplings=(("L5_S1_Flex_Ext", 0.1),))
+    with pytest.raises(ValueError, match="tail_wag"):
+        MarkerIK(model, MARKER_NAMES, IKConfig(prior_couplings=(("L5_S1_Flex_Ext", "tail_wag", 0.1),)))

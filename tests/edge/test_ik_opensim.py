@@ -27,6 +27,10 @@ RMS_DIFF_DEG = 0.6  # every compared coordinate, over the frames
 
 
 def _opensim_ik(**config):
+    """OpenSim's IK on the product model. Without coupled priors unless given: the solvers are compared
+    on one objective, and OpenSim takes a coupled prior's source from the warm start where MarkerIK
+    solves it jointly (test_coupled_prior_agrees_at_the_solution compares them with it)."""
+    config.setdefault("prior_couplings", ())
     pytest.importorskip("opensim", reason="opensim not installed (x86-64 only)")
     from edge.ik_opensim import OpenSimIKConfig, OpenSimMarkerIK, default_model_files
     try:
@@ -114,7 +118,7 @@ def test_opensim_ik_agrees_with_marker_ik_on_a_noisy_squat():
     model = load_default()
     truth, markers = _squat(n_frames=20, noise_m=0.002, seed=4)
     numpy_ik = MarkerIK(model, MARKER_NAMES, IKConfig(temporal_weight=0.0, foot_flat_weight=0.0, balance_weight=0.0,
-                                                      max_iterations=30))
+                                                      max_iterations=30, prior_couplings=()))
     q_numpy, q = [], truth[0]
     for x in markers:  # absolute targets; MarkerIK compares them relative to their mid-hip
         q = numpy_ik.solve(q, world_m=x, world_weights=np.ones(len(MARKER_NAMES))).q
@@ -148,7 +152,7 @@ def test_opensim_ik_matches_converged_marker_ik_within_its_stopping_bound():
     hips = [MARKER_NAMES.index("LHip"), MARKER_NAMES.index("RHip")]
     targets = markers - markers[:, hips].mean(axis=1, keepdims=True)  # hip-centred, as the lifter gives them
     numpy_ik = MarkerIK(model, MARKER_NAMES, IKConfig(temporal_weight=0.0, foot_flat_weight=0.0, balance_weight=0.0,
-                                                      max_iterations=50, step_tolerance=1e-10))
+                                                      max_iterations=50, step_tolerance=1e-10, prior_couplings=()))
     start = truth[0].copy()
     start[[model.coordinate_index(f"hip_flexion_{side}") for side in "rl"]] += np.radians(3.0)
     q_numpy, q = [], start
@@ -260,3 +264,29 @@ def test_config_is_validated():
         OpenSimIKConfig(temporal_weight=-1.0)
     with pytest.raises(ValueError, match="prior weight of neck_flexion"):
         OpenSimIKConfig(prior_weights=(("neck_flexion", float("nan")),))
+
+
+@pytest.mark.opensim
+def test_coupled_prior_agrees_at_the_solution():
+    """With the default lumbo-pelvic rhythm, OpenSim's lumbar goal takes its hip flexion from the warm
+    start, MarkerIK couples them in the solve: from a warm start at the solution (exact markers of a pose
+    that follows the rhythm) both stay on it, OpenSim within its stopping bound (< 0.25 deg on the flexions,
+    test_opensim_ik_matches_converged_marker_ik_within_its_stopping_bound)."""
+    osim_ik = _opensim_ik(prior_couplings=IKConfig().prior_couplings, temporal_weight=0.0)
+    model = load_default()
+    truth, markers = _squat_off_the_range_limits(n_frames=6)
+    for name, source, ratio in IKConfig().prior_couplings:
+        truth[:, model.coordinate_index(name)] += ratio * truth[:, model.coordinate_index(source)]
+    rows = [model.marker_names.index(m) for m in MARKER_NAMES]
+    markers = marker_positions(model, truth)[:, rows]
+    hips = [MARKER_NAMES.index("LHip"), MARKER_NAMES.index("RHip")]
+    targets = markers - markers[:, hips].mean(axis=1, keepdims=True)
+    numpy_ik = MarkerIK(model, MARKER_NAMES, IKConfig(temporal_weight=0.0, foot_flat_weight=0.0, balance_weight=0.0,
+                                                      max_iterations=50, step_tolerance=1e-10))
+    cols = [model.coordinate_index(c) for c in ("L5_S1_Flex_Ext", "pelvis_tilt", "hip_flexion_r", "hip_flexion_l",
+                                                "knee_angle_r", "knee_angle_l")]
+    for q_true, x in zip(truth, targets):
+        q_numpy = numpy_ik.solve(q_true, world_m=x).q
+        q_osim = osim_ik.solve(q_true, world_m=x).q
+        assert np.degrees(np.abs(q_numpy - q_true)[cols]).max() < 1e-3
+        assert np.degrees(np.abs(q_osim - q_true)[cols]).max() < 0.25

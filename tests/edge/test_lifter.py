@@ -31,8 +31,9 @@ def truth_from_depth(model, depth):
     """Model coordinates for squat depths (T,) in 0 (standing) .. 1 (bottom): flat, planted feet (ankle =
     knee - hip - pelvis tilt; the pelvis translates so that the heels stay where they stood).
 
-    The lumbar joint stays neutral: the lifter's lumbar prior (the trunk markers cannot split a trunk
-    lean between pelvis and lumbar spine) is then exact, so the test measures the solver itself."""
+    The lumbar joint follows the lifter's lumbo-pelvic rhythm (IKConfig.prior_couplings): its lumbar
+    prior (the trunk markers cannot split a trunk lean between pelvis and lumbar spine) is then exact,
+    so the test measures the solver itself."""
     q0 = model.default_q()
     q0[model.coordinate_index("pelvis_tx")] = -3.0  # 3 m in front of the camera, facing it
     q = np.repeat(q0[None], depth.size, axis=0)
@@ -41,6 +42,8 @@ def truth_from_depth(model, depth):
         q[:, model.coordinate_index(f"knee_angle_{side}")] = np.radians(100) * depth
         q[:, model.coordinate_index(f"ankle_angle_{side}")] = np.radians(100 - 80 + 10) * depth
     q[:, model.coordinate_index("pelvis_tilt")] = np.radians(-10) * depth
+    for name, source, ratio in IKConfig().prior_couplings:
+        q[:, model.coordinate_index(name)] += ratio * q[:, model.coordinate_index(source)]
     heels = [m.name for m in model.markers].index("RHeel"), [m.name for m in model.markers].index("LHeel")
     mid_heel = marker_positions(model, q)[:, heels].mean(axis=1)
     translation = [model.coordinate_index(c) for c in ("pelvis_tx", "pelvis_ty", "pelvis_tz")]
