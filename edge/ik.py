@@ -239,7 +239,8 @@ class MarkerIK:
         free = self._free
         # prior residuals s_k (q_k - prior_k - sum_j ratio_kj (q_j - prior_j)): linear in q, rows of the
         # coupled identity minus the coupling matrix
-        prior_rows = np.sqrt(self._prior_weight[free])[:, None] * (np.eye(len(q_prior)) - self._coupling)[np.ix_(free, free)]
+        coupled = (np.eye(len(q_prior)) - self._coupling)[np.ix_(free, free)]
+        prior_rows = np.sqrt(self._prior_weight[free])[:, None] * coupled
         n_free = free.size
         eye = np.eye(n_free)
         lower, upper = self._lower[free], self._upper[free]

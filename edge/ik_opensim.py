@@ -111,7 +111,8 @@ class OpenSimIKConfig:
         object.__setattr__(self, "fixed_coordinates", tuple(self.fixed_coordinates))
         object.__setattr__(self, "prior_weights", tuple((str(n), float(w)) for n, w in self.prior_weights))
         check_prior_couplings(self.prior_couplings)
-        object.__setattr__(self, "prior_couplings", tuple((str(n), str(s), float(r)) for n, s, r in self.prior_couplings))
+        object.__setattr__(self, "prior_couplings",
+                           tuple((str(n), str(s), float(r)) for n, s, r in self.prior_couplings))
 
 
 def import_opensim() -> Any:
@@ -188,7 +189,8 @@ class OpenSimMarkerIK:
         model_names = [coords.get(i).getName() for i in range(coords.getSize())]
         unknown = [c for c in (*self.coordinate_names, *config.fixed_coordinates,
                                *(name for name, _ in config.prior_weights),
-                               *(c for coupling in config.prior_couplings for c in coupling[:2])) if c not in model_names]
+                               *(c for coupling in config.prior_couplings for c in coupling[:2]))
+                   if c not in model_names]
         if unknown:
             raise ValueError(f"OpenSim IK: coordinates not in model {osim_path}: {unknown}")
         for name in config.fixed_coordinates:

@@ -7,9 +7,9 @@ subject from many viewpoints (exact truth), plus optionally a real video session
 ``--render`` films the panel first (``bige demo --motion M --azimuth A`` into SESSIONS_DIR/NAME, each
 in real time; about 10 minutes on 2 cores; sessions already there are kept). Each variant replays every
 session's recorded poses through the lifter, its current defaults changed by the variant's settings
-(``scripts/replay_lifter.py``); the variant ``default`` (no change) is always scored. Writes OUT.json (every RMSE) and OUT.md (the mean
-of hip, knee and ankle flexion of both sides, per session and variant). The motions are ``../shared``'s
-mocap trials.
+(``scripts/replay_lifter.py``); the variant ``default`` (no change) is always scored. Writes OUT.json
+(every RMSE) and OUT.md (the mean of hip, knee and ankle flexion of both sides, per session and
+variant). The motions are ``../shared``'s mocap trials.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ import numpy as np
 from edge.demo import rmse_table
 from edge.motion_io import read_mot, to_bige33
 from edge.synthetic.source import subject_motion
-from replay_lifter import replay
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from replay_lifter import replay  # noqa: E402  (the sibling script)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SQUATS1 = "opencap_squats1/squats1_mocap.mot"

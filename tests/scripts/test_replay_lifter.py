@@ -91,3 +91,41 @@ def test_bad_input_is_named(session, tmp_path, capsys):
     assert main([str(folder), "--set", "lifter.world_weight=-1"]) == 2
     assert "world_weight" in capsys.readouterr().err
     assert main([str(tmp_path / "missing")]) == 2
+
+
+def test_current_lifter_replaces_the_recorded_lifter_settings(session):
+    from scripts.replay_lifter import replay
+
+    folder, _, _ = session
+    *_, recorded = replay(folder, [])
+    *_, current = replay(folder, ["lifter.world_weight=0.5"], current_lifter=True)
+    assert recorded.lifter.calibration_frames == 10  # as the session ran
+    assert current.lifter == dataclasses.replace(LifterConfig(), world_weight=0.5)  # today's defaults, overridden
+
+
+# scripts/lifter_panel.py: the same replay over a panel of sessions, one column per settings variant
+
+def test_lifter_panel_scores_each_variant_on_each_session(session, tmp_path, capsys):
+    from scripts.lifter_panel import main as panel_main
+
+    folder, _, _ = session
+    sessions = tmp_path / "panel"
+    sessions.mkdir()
+    (sessions / "s5_0").symlink_to(folder, target_is_directory=True)  # a panel name; the rest are absent
+    out = tmp_path / "report"
+    variant = "world only=lifter.image_weight=0.0;lifter.world_weight=1.0"
+    assert panel_main([str(sessions), str(out), "--variant", variant]) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    scores = {v: report["rmse_deg"][v]["s5_0"]["mean_sagittal_lower"] for v in ("default", "world only")}
+    assert scores["default"] < 3.0 and scores["world only"] != scores["default"]
+    table = out.with_suffix(".md").read_text()
+    assert "| s5_0 |" in table and "| default | world only |" in table and "mean, rendered" in table
+
+
+def test_lifter_panel_input_errors_are_clear(tmp_path, capsys):
+    from scripts.lifter_panel import main as panel_main
+
+    assert panel_main([str(tmp_path), str(tmp_path / "r"), "--variant", "no settings"]) == 2
+    assert "expected NAME=KEY=VALUE" in capsys.readouterr().err
+    assert panel_main([str(tmp_path), str(tmp_path / "r")]) == 2
+    assert "no panel session there" in capsys.readouterr().err
