@@ -55,7 +55,7 @@ class IKConfig:
     )
     # Coupled priors (coordinate, source, ratio): the coordinate's prior moves by ratio x the source's
     # departure from its own prior value, in the same solve (a prior on the pose: both are pulled).
-    # Default: a lumbo-pelvic rhythm, lumbar flexion 0.12 deg per deg of mean hip flexion. Hip and
+    # Default: a lumbo-pelvic rhythm, lumbar flexion 0.16 deg per deg of mean hip flexion. Hip and
     # shoulder markers see the trunk's lean but not how it splits between pelvis tilt and lumbar
     # flexion; a neutral lumbar prior turns all of it into pelvis tilt, and so into hip flexion, while
     # real squats and sit-to-stands flex the lumbar spine 0.13-0.40 deg per deg of hip flexion (6 mocap
@@ -64,7 +64,7 @@ class IKConfig:
     # at 0.22. Chosen on scripts/lifter_panel.py's rendered mocap motions and the real sit-to-stand
     # video (docs/results/lifter_panel.md).
     prior_couplings: tuple[tuple[str, str, float], ...] = (
-        ("L5_S1_Flex_Ext", "hip_flexion_r", -0.06), ("L5_S1_Flex_Ext", "hip_flexion_l", -0.06),
+        ("L5_S1_Flex_Ext", "hip_flexion_r", -0.08), ("L5_S1_Flex_Ext", "hip_flexion_l", -0.08),
     )
 
     def __post_init__(self) -> None:

@@ -103,7 +103,8 @@ class LifterConfig:
     scaling: ScalingMode = ScalingMode.NONE
     # MediaPipe's world landmarks against its image landmarks: on the real sit-to-stand video the fit is
     # best near 0.15 (weight 0.5 / 0.3 / 0.15 / 0.1 / 0.05: 8.08 / 7.51 / 7.16 / 7.17 / 7.40 deg), on the
-    # rendered panel flat from 0.5 to 0.15 (9.89 / 9.78 / 9.81, then 10.24 / 10.45); scripts/lifter_panel.py
+    # rendered panel flat from 0.5 to 0.15 (9.89 / 9.78 / 9.81, then 10.24 / 10.45); scripts/lifter_panel.py,
+    # with the lumbo-pelvic rhythm at 0.12
     world_weight: float = 0.15
     image_weight: float = 1.0
     # a frame is 'standing' when both 3-D knee bends of MediaPipe's world landmarks are below this; they
