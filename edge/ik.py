@@ -76,15 +76,16 @@ class IKConfig:
                             ("foot_anchor_weight", self.foot_anchor_weight)):
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
-        for name, w in self.prior_weights:
-            if not w >= 0:
-                raise ValueError(f"prior weight of {name} must be >= 0, got {w}")
-        check_prior_couplings(self.prior_couplings)
+        check_priors(self.prior_weights, self.prior_couplings)
 
 
-def check_prior_couplings(couplings: tuple[tuple[str, str, float], ...]) -> None:
-    """Raise ValueError unless each coupling is (coordinate, another coordinate, finite ratio). A coupling
-    acts through the coordinate's prior weight: none, no effect."""
+def check_priors(weights: tuple[tuple[str, float], ...], couplings: tuple[tuple[str, str, float], ...]) -> None:
+    """Raise ValueError unless each prior weight is >= 0 and each coupling is (coordinate, another
+    coordinate, finite ratio). A coupling acts through the coordinate's prior weight: none, no effect.
+    (Coordinate names are checked against a model where one is loaded.)"""
+    for name, w in weights:
+        if not w >= 0:
+            raise ValueError(f"prior weight of {name} must be >= 0, got {w}")
     for entry in couplings:
         if len(entry) != 3:
             raise ValueError(f"a prior coupling is (coordinate, source, ratio), got {entry!r}")
@@ -96,14 +97,7 @@ def check_prior_couplings(couplings: tuple[tuple[str, str, float], ...]) -> None
 
 def coupling_matrix(coordinate_names: list[str], couplings: tuple[tuple[str, str, float], ...]) -> np.ndarray:
     """(n, n) matrix C with C[k, j] = ratio for each coupling (k, j, ratio): the prior pulls q - q_prior
-    toward C @ (q - q_prior).
-
-    Raises:
-        ValueError: a coupling names a coordinate not in the list.
-    """
-    unknown = sorted({n for name, source, _ in couplings for n in (name, source)} - set(coordinate_names))
-    if unknown:
-        raise ValueError(f"prior couplings name coordinates not in the model: {unknown}")
+    toward C @ (q - q_prior). The caller has checked that the names are the model's."""
     c = np.zeros((len(coordinate_names), len(coordinate_names)))
     for name, source, ratio in couplings:
         c[coordinate_names.index(name), coordinate_names.index(source)] += ratio
@@ -149,8 +143,11 @@ class MarkerIK:
         self._upper = np.array([c.range_max for c in model.coordinates])
         self.default_q = np.array([c.default_value for c in model.coordinates])
         prior = dict(config.prior_weights)
-        self._prior_weight = np.array([prior.get(c.name, 0.0) for c in model.coordinates])
-        self._coupling = coupling_matrix(names, config.prior_couplings)
+        prior_weight = np.array([prior.get(c.name, 0.0) for c in model.coordinates])
+        # prior residuals s_k (q_k - prior_k - sum_j c_kj (q_j - prior_j)) over the free coordinates: linear
+        # in q, so one fixed matrix (rows of the identity minus the coupling matrix, scaled)
+        coupled = (np.eye(len(names)) - coupling_matrix(names, config.prior_couplings))[np.ix_(self._free, self._free)]
+        self._prior_rows = np.sqrt(prior_weight[self._free])[:, None] * coupled
         translation = np.array([c.motion_type is MotionType.TRANSLATIONAL for c in model.coordinates])
         # the free joint's translation is where the subject stands relative to the camera: unbounded
         self._lower[translation] = -np.inf
@@ -237,10 +234,7 @@ class MarkerIK:
                 raise ValueError(f"IK: foot_anchors_m must be finite with shape {(*self._feet.shape, 3)}, "
                                  f"got {anchors.shape}")
         free = self._free
-        # prior residuals s_k (q_k - prior_k - sum_j ratio_kj (q_j - prior_j)): linear in q, rows of the
-        # coupled identity minus the coupling matrix
-        coupled = (np.eye(len(q_prior)) - self._coupling)[np.ix_(free, free)]
-        prior_rows = np.sqrt(self._prior_weight[free])[:, None] * coupled
+        prior_rows = self._prior_rows
         n_free = free.size
         eye = np.eye(n_free)
         lower, upper = self._lower[free], self._upper[free]

@@ -66,7 +66,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.ik import IKConfig, IKResult, check_prior_couplings, coupling_matrix
+from edge.ik import IKConfig, IKResult, check_priors, coupling_matrix
 
 _TRANSLATIONS = ("pelvis_tx", "pelvis_ty", "pelvis_tz")
 
@@ -105,12 +105,9 @@ class OpenSimIKConfig:
             raise ValueError(f"accuracy must be in (0, 1), got {self.accuracy}")
         if not self.temporal_weight >= 0:
             raise ValueError(f"temporal_weight must be >= 0, got {self.temporal_weight}")
-        for name, weight in self.prior_weights:
-            if not weight >= 0:
-                raise ValueError(f"prior weight of {name} must be >= 0, got {weight}")
+        check_priors(self.prior_weights, self.prior_couplings)
         object.__setattr__(self, "fixed_coordinates", tuple(self.fixed_coordinates))
         object.__setattr__(self, "prior_weights", tuple((str(n), float(w)) for n, w in self.prior_weights))
-        check_prior_couplings(self.prior_couplings)
         object.__setattr__(self, "prior_couplings",
                            tuple((str(n), str(s), float(r)) for n, s, r in self.prior_couplings))
 

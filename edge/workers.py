@@ -184,7 +184,7 @@ def recorder_worker(ctx: RunContext, stop: Any) -> None:
                 counts["kinematics"] += 1
                 counts["valid_kinematics"] += msg.valid
             elif isinstance(msg, CameraCalibration):
-                if msg.seq != calibration_seq[0]:  # a new calibration (it is resent every second)
+                if msg.seq != calibration_seq[0]:  # a new calibration (the lifter sends each one repeatedly)
                     calibration_seq[0] = msg.seq
                     rec.add_event("camera_calibration", revision=msg.seq, t_capture_ns=msg.t_capture_ns,
                                   width=msg.width, height=msg.height, intrinsics_px=msg.intrinsics.tolist(),

@@ -22,12 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.demo import rmse_table
-from edge.motion_io import read_mot, to_bige33
-from edge.synthetic.source import subject_motion
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from replay_lifter import replay  # noqa: E402  (the sibling script)
+from replay_lifter import replay, score  # noqa: E402  (the sibling script)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SQUATS1 = "opencap_squats1/squats1_mocap.mot"
@@ -56,16 +52,10 @@ def render(sessions: Path) -> None:
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 
 
-def score(session: Path, overrides: list[str], reference: Path | None) -> dict[str, float]:
-    """RMSE table of one session replayed with the overrides, against the reference or the exact truth."""
-    frames, time_s, coords, settings = replay(session, overrides, current_lifter=True)
-    if reference is not None:
-        ref = to_bige33(read_mot(reference))
-        estimate = np.stack([np.interp(ref.time_s, time_s, coords[:, i]) for i in range(coords.shape[1])], axis=1)
-        return rmse_table(estimate, ref.values)
-    _, truth = subject_motion(settings.camera.synthetic)
-    keep = frames < len(truth)
-    return rmse_table(coords[keep], truth[frames[keep]])
+def score_session(session: Path, overrides: list[str], reference: Path | None) -> dict[str, float]:
+    """RMSE table of one session replayed by today's lifter with the overrides, against the reference or
+    the exact truth (``scripts/replay_lifter.py``)."""
+    return score(session, *replay(session, overrides, current_lifter=True), reference)[0]
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
@@ -112,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         for variant, overrides in variants.items():
             results[variant] = {}
             for name, folder, reference in panel:
-                results[variant][name] = score(folder, overrides, reference)
+                results[variant][name] = score_session(folder, overrides, reference)
                 print(f"{variant:12s} {name:12s} {results[variant][name]['mean_sagittal_lower']:6.2f}", flush=True)
     except (ValueError, FileNotFoundError, subprocess.CalledProcessError) as e:
         print(f"lifter_panel: {e}", file=sys.stderr)

@@ -98,6 +98,27 @@ def replay(session_folder: Path, overrides: list[str], current_lifter: bool = Fa
             np.array([k.coordinates for k in valid]), settings)
 
 
+def score(session_folder: Path, frames: np.ndarray, time_s: np.ndarray, coords: np.ndarray,
+          settings: StationSettings, reference: Path | None) -> tuple[dict[str, float], str]:
+    """The RMSE table of a replay (``replay``'s outputs) and the name of what it is scored against: the
+    reference .mot (interpolated at its times) or, for a ``bige demo`` session, the synthetic subject's
+    exact coordinates (frame by frame).
+
+    Raises:
+        ValueError: no reference for a session that is not a demo, or a malformed reference.
+        FileNotFoundError: the reference or the subject's motion file is missing.
+    """
+    if reference is not None:
+        ref = to_bige33(read_mot(reference))
+        estimate = np.stack([np.interp(ref.time_s, time_s, coords[:, i]) for i in range(coords.shape[1])], axis=1)
+        return rmse_table(estimate, ref.values), str(reference)
+    if settings.camera.source.spec != "synthetic":
+        raise ValueError(f"{session_folder}: not a bige demo session; give --reference REF.mot")
+    _, truth = subject_motion(settings.camera.synthetic)
+    keep = frames < len(truth)
+    return rmse_table(coords[keep], truth[frames[keep]]), "synthetic subject (exact)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("session", type=Path, help="session folder (bige run / bige demo --out)")
@@ -111,18 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         frames, time_s, coords, settings = replay(args.session, args.set, args.current_lifter)
-        if args.reference is not None:
-            ref = to_bige33(read_mot(args.reference))
-            estimate = np.stack([np.interp(ref.time_s, time_s, coords[:, i]) for i in range(coords.shape[1])], axis=1)
-            result = rmse_table(estimate, ref.values)
-            truth_name = str(args.reference)
-        elif settings.camera.source.spec == "synthetic":
-            _, truth = subject_motion(settings.camera.synthetic)
-            keep = frames < len(truth)
-            result = rmse_table(coords[keep], truth[frames[keep]])
-            truth_name = "synthetic subject (exact)"
-        else:
-            raise ValueError(f"{args.session}: not a bige demo session; give --reference REF.mot")
+        result, truth_name = score(args.session, frames, time_s, coords, settings, args.reference)
     except (ValueError, ConfigError, FileNotFoundError) as e:
         print(f"replay_lifter: {e}", file=sys.stderr)
         return 2

@@ -129,3 +129,13 @@ def test_lifter_panel_input_errors_are_clear(tmp_path, capsys):
     assert "expected NAME=KEY=VALUE" in capsys.readouterr().err
     assert panel_main([str(tmp_path), str(tmp_path / "r")]) == 2
     assert "no panel session there" in capsys.readouterr().err
+
+
+def test_a_session_that_is_not_a_demo_needs_a_reference(session):
+    from scripts.replay_lifter import replay, score
+
+    folder, _, _ = session
+    frames, time_s, coords, settings = replay(folder, [])
+    camera = dataclasses.replace(settings.camera, source=dataclasses.replace(settings.camera.source, spec="clip.mp4"))
+    with pytest.raises(ValueError, match="not a bige demo session; give --reference"):
+        score(folder, frames, time_s, coords, dataclasses.replace(settings, camera=camera), None)

@@ -70,19 +70,24 @@ def passive_force_length(norm_fibre_length: np.ndarray, strain_at_one: np.ndarra
         np.exp(_KPE) - offset)
 
 
+def _tendon_stiffness(strain_at_one: np.ndarray | float) -> np.ndarray | float:
+    """The tendon curve's exponent, set by the strain at one normalised force."""
+    c1, c2, c3 = _TENDON_C
+    return np.log((1.0 + c3) / c1) / (1.0 + strain_at_one - c2)
+
+
 def tendon_force_length(norm_tendon_length: np.ndarray, strain_at_one: np.ndarray | float = 0.049) -> np.ndarray:
     """Tendon force multiplier (force / max isometric force) of the tendon length over its slack length."""
     c1, c2, c3 = _TENDON_C
-    k = np.log((1.0 + c3) / c1) / (1.0 + strain_at_one - c2)
-    return c1 * np.exp(k * (np.asarray(norm_tendon_length, dtype=float) - c2)) - c3
+    return c1 * np.exp(_tendon_stiffness(strain_at_one) * (np.asarray(norm_tendon_length, dtype=float) - c2)) - c3
 
 
 def tendon_length_at_force(norm_force: np.ndarray, strain_at_one: np.ndarray | float = 0.049) -> np.ndarray:
     """Normalised tendon length (over slack length) carrying a normalised force: the inverse of
     ``tendon_force_length``, with forces below zero treated as zero (a tendon cannot push)."""
     c1, c2, c3 = _TENDON_C
-    k = np.log((1.0 + c3) / c1) / (1.0 + strain_at_one - c2)
-    return c2 + np.log((np.maximum(np.asarray(norm_force, dtype=float), 0.0) + c3) / c1) / k
+    force = np.maximum(np.asarray(norm_force, dtype=float), 0.0)
+    return c2 + np.log((force + c3) / c1) / _tendon_stiffness(strain_at_one)
 
 
 @dataclass(frozen=True)
