@@ -28,6 +28,8 @@ Algorithm:
    re-initialises the fit.
 3. Causal smoothing: a One-Euro filter on the coordinates (adaptive low-pass: strong at rest, light in
    fast motion). It looks at no future frame; at rest its lag is ~1 / (2 pi min_cutoff_hz).
+Time for the filter, the planted feet and gaps is the source's own (``MotionClock``): media time for a
+file, so a file lifts the same on a fast or a loaded machine.
 
 Latency added per frame: the IK solve (a few ms; a retried frame costs about ten times that) plus
 the filter's phase lag; nothing waits for a future frame. Numpy only (runs on a Jetson without opensim).
@@ -174,6 +176,28 @@ class OneEuroFilter:
         return self._x.copy()
 
 
+class MotionClock:
+    """The lifter's clock for its dynamics (filter, planted feet, gaps), in ns: the source's own clock
+    (media time for a file, so that a file lifts the same however fast this machine gets through it;
+    time since the first frame for a live source). Where the source's clock does not advance (a looped
+    file starting over, a sender without source times) it goes on by the capture clock's step, so it
+    never runs backwards. Starts at 0."""
+
+    def __init__(self) -> None:
+        self._now_ns = 0
+        self._last: tuple[int, int] | None = None  # the previous frame's (t_source_ns, t_capture_ns)
+
+    def __call__(self, t_source_ns: int, t_capture_ns: int) -> int:
+        step = 0
+        if self._last is not None:
+            step = t_source_ns - self._last[0]
+            if step <= 0:
+                step = max(t_capture_ns - self._last[1], 1)
+        self._last = (t_source_ns, t_capture_ns)
+        self._now_ns += step
+        return self._now_ns
+
+
 def _alpha(cutoff_hz: np.ndarray | float, dt_s: float) -> np.ndarray | float:
     tau = 1.0 / (2 * np.pi * cutoff_hz)
     return 1.0 / (1.0 + tau / dt_s)
@@ -228,6 +252,7 @@ class Lifter:
         self._gravity_from_standing = False
         self._q: np.ndarray | None = None
         self._last_detected_ns: int | None = None
+        self._clock = MotionClock()
         self._origin_xz: np.ndarray | None = None
         self._floor_y_m: float | None = None
         self._foot_anchor_m: np.ndarray | None = None
@@ -383,6 +408,7 @@ class Lifter:
     # ---- tracking
     def _track(self, pose: Pose) -> Kinematics:
         t0 = time.monotonic_ns()
+        t_ns = self._clock(pose.t_source_ns, pose.t_capture_ns)
         if not pose.detected:
             return self._emit(pose, valid=False, coords=self._last_output, rms=float("nan"), t0=t0)
         if not self._gravity_from_standing:
@@ -397,10 +423,10 @@ class Lifter:
                     self._floor_y_m = None  # the ground frame turned: floor height and origin anew
                     self._origin_xz = None
         gap = (self._last_detected_ns is not None
-               and pose.t_capture_ns - self._last_detected_ns > self.config.reinit_gap_s * 1e9)
+               and t_ns - self._last_detected_ns > self.config.reinit_gap_s * 1e9)
         if gap:
             self._q = None  # a fresh start below, feet re-planted
-        self._last_detected_ns = pose.t_capture_ns
+        self._last_detected_ns = t_ns
         world_m = self.alignment.apply(pose.world_xyz[LANDMARKS].astype(np.float64)) - self._world_offset_m
         weights = pose.visibility[LANDMARKS].astype(np.float64)
         image_px = pose.image_xyz[LANDMARKS, :2].astype(np.float64) * [self.camera.width, self.camera.height]
@@ -414,9 +440,9 @@ class Lifter:
             self._floor_y_m = float(self._ik.markers(result.q)[_FOOT_MARKERS, 1].min())
             self._origin_xz = result.q[[self.model.coordinate_index(c) for c in _PELVIS_T[::2]]]
             self.calibration_revision += 1
-        self._follow_feet(result.q, image_px, pose.t_capture_ns)
+        self._follow_feet(result.q, image_px, t_ns)
         coords = self._to_output(result.q)
-        coords = self._filter(coords, pose.t_capture_ns)
+        coords = self._filter(coords, t_ns)
         self._last_output = coords
         return self._emit(pose, valid=True, coords=coords, rms=result.marker_rms_m, t0=t0)
 

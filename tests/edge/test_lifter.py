@@ -1,12 +1,15 @@
 """Lifter on synthetic truth: landmarks made by forward kinematics of the model itself."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from calibration.camera import PinholeCamera
 from calibration.floor import FloorAlignment
 from edge.ik import IKConfig
-from edge.lifter import LANDMARKS, MARKER_NAMES, Lifter, LifterConfig, OneEuroConfig, OneEuroFilter, knee_bend_deg
+from edge.lifter import (LANDMARKS, MARKER_NAMES, Lifter, LifterConfig, MotionClock, OneEuroConfig, OneEuroFilter,
+                         knee_bend_deg)
 from edge.messages import BIGE_COORDINATES, Pose
 from edge.skeleton.bige_map import to_bige
 from edge.skeleton.fk import marker_positions
@@ -292,3 +295,31 @@ def test_output_camera_projects_the_output_pose_onto_the_landmarks(model):
         landmarks_px = poses[f].image_xyz[LANDMARKS, :2] * [W, H]
         error_px = np.linalg.norm(camera.project(markers) - landmarks_px, axis=1)
         assert np.median(error_px) < 1.0 and error_px.max() < 8.0, (f, error_px)  # the fit's own residual
+
+
+def test_motion_clock_follows_the_source_and_never_runs_backwards():
+    clock = MotionClock()
+    ms = 1_000_000
+    # a file: source steps of 16.7 ms, captured irregularly and slower than that
+    assert [clock(s * ms, c * ms) for s, c in ((0, 100), (17, 160), (33, 171), (50, 300))] == [0, 17 * ms, 33 * ms, 50 * ms]
+    assert clock(0, 330 * ms) == 80 * ms  # the source starts over (a looped file): the capture step
+    assert clock(17 * ms, 400 * ms) == 97 * ms  # then the source's steps again
+    no_source = MotionClock()  # a sender without source times: the capture clock's steps
+    assert [no_source(0, c * ms) for c in (5, 25, 25, 60)] == [0, 20 * ms, 20 * ms + 1, 55 * ms + 1]
+
+
+def test_a_file_lifts_the_same_however_fast_it_is_processed(model):
+    poses = poses_from_truth(model, squat_truth(model, n_stand=35, n_squat=30), 65.0)
+    rng = np.random.default_rng(0)
+    capture_steps = {"real time": np.full(len(poses), 1e9 / FPS),
+                     "loaded machine": 1e9 / FPS * rng.uniform(1.0, 3.0, len(poses))}
+    lifted = {}
+    for name, steps in capture_steps.items():
+        lifter = Lifter(LifterConfig(calibration_frames=30), model)
+        t_capture = 10**9 + np.cumsum(steps).astype(np.int64)
+        out = []
+        for p, t in zip(poses, t_capture):
+            out += lifter.process(dataclasses.replace(p, t_capture_ns=int(t), t_source_ns=round(p.frame_index * 1e9 / FPS)))
+        lifted[name] = np.array([k.coordinates for k in out])
+    assert lifted["real time"].shape == (len(poses), len(BIGE_COORDINATES))
+    assert np.array_equal(lifted["real time"], lifted["loaded machine"])
