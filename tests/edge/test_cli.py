@@ -99,7 +99,7 @@ def test_settings_command_prints_every_default_as_valid_toml(tmp_path, capsys):
     path = tmp_path / "all.toml"
     path.write_text(capsys.readouterr().out)
     assert load_settings(path) == load_settings()
-    assert load_toml(path)["lifter"]["ik"]["foot_flat_weight"] == 1.0
+    assert load_toml(path)["lifter"]["ik"]["foot_flat_weight"] == 3.0
 
 
 def test_to_toml_nests_tables():
