@@ -176,6 +176,11 @@ class OneEuroFilter:
         return self._x.copy()
 
 
+def _alpha(cutoff_hz: np.ndarray | float, dt_s: float) -> np.ndarray | float:
+    tau = 1.0 / (2 * np.pi * cutoff_hz)
+    return 1.0 / (1.0 + tau / dt_s)
+
+
 class MotionClock:
     """The lifter's clock for its dynamics (filter, planted feet, gaps), in ns: the source's own clock
     (media time for a file, so that a file lifts the same however fast this machine gets through it;
@@ -196,11 +201,6 @@ class MotionClock:
         self._last = (t_source_ns, t_capture_ns)
         self._now_ns += step
         return self._now_ns
-
-
-def _alpha(cutoff_hz: np.ndarray | float, dt_s: float) -> np.ndarray | float:
-    tau = 1.0 / (2 * np.pi * cutoff_hz)
-    return 1.0 / (1.0 + tau / dt_s)
 
 
 def _upright(markers: np.ndarray) -> np.ndarray:

@@ -116,13 +116,13 @@ def lifter_worker(ctx: RunContext, stop: Any) -> None:
             it changes (the first copy leaves with the calibration backlog's burst, which a display's
             short queue may drop), then every second for late subscribers."""
             nonlocal calibration_sent
-            camera = lifter.output_camera()
             now = time.monotonic_ns()
             revision, sent_ns, count = calibration_sent
             if revision != lifter.calibration_revision:
                 count = 0
             elif count >= CALIBRATION_REPEATS and now - sent_ns < 1e9:
                 return
+            camera = lifter.output_camera()
             if camera is None:
                 return
             pub.publish(CameraCalibration.of_camera(lifter.calibration_revision, now, camera))
